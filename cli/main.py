@@ -1,0 +1,78 @@
+"""`responsed serve` and `responsed migrate`. Every flag has a RESPONSED_* environment twin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from dataclasses import fields
+
+from service.settings import Settings
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
+    by_name = {f.name: f for f in fields(Settings)}
+    for name in names:
+        f = by_name[name]
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=type(f.default),
+            default=None,
+            help=f"{f.metadata['help']} (env {f.metadata['env']}, default {f.default!r})",
+        )
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {f.name: getattr(args, f.name, None) for f in fields(Settings)}
+    return Settings.from_env(**overrides)
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        loop="auto",
+        http="auto",
+        timeout_graceful_shutdown=5,
+    )
+
+
+def _migrate(settings: Settings) -> None:
+    from storage.migrate import upgrade
+
+    url = settings.resolved_database_url
+    asyncio.run(upgrade(url))
+    print(f"migrated {url.split('@')[-1]}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="responsed", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the API server with its in-process worker")
+    _add_setting_flags(serve, [f.name for f in fields(Settings)])
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
+    _add_setting_flags(migrate, ["data_dir", "database_url", "log_level"])
+    args = parser.parse_args(argv)
+    settings = _settings(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "serve":
+            _serve(settings)
+        else:
+            _migrate(settings)
+    except ValueError as error:
+        sys.exit(f"responsed: {error}")
+
+
+if __name__ == "__main__":
+    main()

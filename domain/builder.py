@@ -1,0 +1,333 @@
+"""The builder: a pure state machine turning engine deltas into correctly ordered events.
+
+It owns sequence numbers, output/content indexes and item ids, and guarantees protocol.md's
+order: created -> in_progress -> per item (added, per part: part.added, deltas, done,
+part.done; item.done) -> exactly one terminal event. Events are plain dicts; the caller drains
+them with `drain()` after each call and encodes them once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from domain import ids
+from domain.response import Response
+
+Event = dict[str, Any]
+
+# Which delta/done event types and which text field each open part kind uses.
+_PART_EVENTS = {
+    "output_text": ("response.output_text.delta", "response.output_text.done", "text"),
+    "refusal": ("response.refusal.delta", "response.refusal.done", "refusal"),
+    "reasoning_text": ("response.reasoning_text.delta", "response.reasoning_text.done", "text"),
+}
+
+
+class BuilderClosed(Exception):
+    """A delta arrived after the terminal event."""
+
+
+class ResponseBuilder:
+    def __init__(self, response: Response, *, next_seq: int = 0) -> None:
+        self.response = response
+        self.output: list[dict[str, Any]] = []
+        self.finished = False
+        self._seq = next_seq
+        self._events: list[Event] = []
+        self._item: dict[str, Any] | None = None  # the open output item
+        self._part: str | None = None  # the open content part kind
+        self._chunks: list[str] = []  # text of the open part or function arguments
+        # Function calls by the engine's tool index -> output index, for interleaved fragments.
+        self._calls: dict[int, int] = {}
+
+    # -- events ---------------------------------------------------------------------------------
+    @property
+    def next_seq(self) -> int:
+        return self._seq
+
+    def drain(self) -> list[Event]:
+        events, self._events = self._events, []
+        return events
+
+    def _emit(self, event: Event) -> None:
+        event["sequence_number"] = self._seq
+        self._seq += 1
+        self._events.append(event)
+
+    def _lifecycle(self, kind: str, status: str) -> None:
+        self.response["status"] = status
+        snapshot = {**self.response, "output": []}
+        self._emit({"type": kind, "response": snapshot})
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """response.created (and .queued for background runs), then in_progress unless queued."""
+        if self.response["background"] and self.response["status"] == "queued":
+            self._lifecycle("response.created", "queued")
+            self._lifecycle("response.queued", "queued")
+        else:
+            self._lifecycle("response.created", "in_progress")
+            self._lifecycle("response.in_progress", "in_progress")
+
+    def begin(self) -> None:
+        """A queued (background) response starts running."""
+        self._lifecycle("response.in_progress", "in_progress")
+
+    # -- deltas ---------------------------------------------------------------------------------
+    def text(self, delta: str) -> None:
+        self._delta("message", "output_text", delta)
+
+    def refusal(self, delta: str) -> None:
+        self._delta("message", "refusal", delta)
+
+    def reasoning(self, delta: str) -> None:
+        self._delta("reasoning", "reasoning_text", delta)
+
+    def _delta(self, item_type: str, part: str, delta: str) -> None:
+        if self.finished:
+            raise BuilderClosed("the response already ended")
+        if not delta:
+            return
+        item = self._item
+        if item is None or item["type"] != item_type:
+            self._close_item("completed")
+            item = self._open_item(item_type)
+        if self._part != part:
+            self._close_part()
+            self._open_part(part)
+        self._chunks.append(delta)
+        self._emit(
+            {
+                "type": _PART_EVENTS[part][0],
+                "item_id": item["id"],
+                "output_index": len(self.output),
+                "content_index": len(item["content"]) - 1,
+                "delta": delta,
+                **({"logprobs": []} if part == "output_text" else {}),
+            }
+        )
+
+    def tool_call(self, index: int, call_id: str | None, name: str | None, arguments: str) -> None:
+        """One streamed tool-call fragment; a new index opens a new function_call item."""
+        if self.finished:
+            raise BuilderClosed("the response already ended")
+        item = self._item
+        position = self._calls.get(index)
+        if position is None:
+            self._close_item("completed")
+            item = self._open_item("function_call")
+            item["call_id"] = call_id or ids.new_id(ids.CALL)
+            item["name"] = name or ""
+            self._calls[index] = len(self.output)
+            self._emit(
+                {
+                    "type": "response.output_item.added",
+                    "output_index": len(self.output),
+                    "item": {**item, "arguments": ""},
+                }
+            )
+        elif item is None or position != len(self.output):
+            return  # a late fragment of a call already closed: nothing sensible to add
+        elif name and not item["name"]:
+            item["name"] = name
+        if arguments:
+            self._chunks.append(arguments)
+            self._emit(
+                {
+                    "type": "response.function_call_arguments.delta",
+                    "item_id": item["id"],
+                    "output_index": len(self.output),
+                    "delta": arguments,
+                }
+            )
+
+    # -- items ----------------------------------------------------------------------------------
+    def _open_item(self, item_type: str) -> dict[str, Any]:
+        if item_type == "message":
+            item = {
+                "id": ids.new_id(ids.MESSAGE),
+                "type": "message",
+                "role": "assistant",
+                "status": "in_progress",
+                "content": [],
+            }
+        elif item_type == "reasoning":
+            item = {
+                "id": ids.new_id(ids.REASONING),
+                "type": "reasoning",
+                "summary": [],
+                "content": [],
+                "status": "in_progress",
+            }
+        else:
+            item = {
+                "id": ids.new_id(ids.FUNCTION_CALL),
+                "type": "function_call",
+                "status": "in_progress",
+                "arguments": "",
+            }
+            self._item = item
+            return item  # its added event carries call_id/name, emitted by tool_call()
+        self._item = item
+        self._emit(
+            {
+                "type": "response.output_item.added",
+                "output_index": len(self.output),
+                "item": {**item, "content": []},
+            }
+        )
+        return item
+
+    def _open_part(self, part: str) -> None:
+        item = self._item
+        assert item is not None
+        field = _PART_EVENTS[part][2]
+        body: dict[str, Any] = {"type": part, field: ""}
+        if part == "output_text":
+            body.update(annotations=[], logprobs=[])
+        item["content"].append(body)
+        self._part = part
+        self._chunks = []
+        self._emit(
+            {
+                "type": "response.content_part.added",
+                "item_id": item["id"],
+                "output_index": len(self.output),
+                "content_index": len(item["content"]) - 1,
+                "part": dict(body),
+            }
+        )
+
+    def _close_part(self) -> None:
+        item, part = self._item, self._part
+        if item is None or part is None:
+            return
+        done_type, field = _PART_EVENTS[part][1], _PART_EVENTS[part][2]
+        text = "".join(self._chunks)
+        body = item["content"][-1]
+        body[field] = text
+        index = len(item["content"]) - 1
+        done: Event = {
+            "type": done_type,
+            "item_id": item["id"],
+            "output_index": len(self.output),
+            "content_index": index,
+            field: text,
+        }
+        if part == "output_text":
+            done["logprobs"] = []
+        self._emit(done)
+        self._emit(
+            {
+                "type": "response.content_part.done",
+                "item_id": item["id"],
+                "output_index": len(self.output),
+                "content_index": index,
+                "part": dict(body),
+            }
+        )
+        self._part = None
+        self._chunks = []
+
+    def _close_item(self, status: str) -> None:
+        item = self._item
+        if item is None:
+            return
+        if item["type"] == "function_call":
+            item["arguments"] = "".join(self._chunks)
+            self._chunks = []
+            self._emit(
+                {
+                    "type": "response.function_call_arguments.done",
+                    "item_id": item["id"],
+                    "output_index": len(self.output),
+                    "name": item["name"],
+                    "arguments": item["arguments"],
+                }
+            )
+        else:
+            self._close_part()
+        item["status"] = status
+        self._emit(
+            {"type": "response.output_item.done", "output_index": len(self.output), "item": item}
+        )
+        self.output.append(item)
+        self._item = None
+
+    # -- terminal -------------------------------------------------------------------------------
+    def _terminal(self, kind: str, status: str, item_status: str, **fields: Any) -> None:
+        if self.finished:
+            raise BuilderClosed("the response already ended")
+        self._close_item(item_status)
+        self.finished = True
+        self.response.update(fields, status=status, output=self.output)
+        self._emit({"type": kind, "response": {**self.response}})
+
+    def complete(
+        self, usage: dict[str, Any] | None = None, *, completed_at: int | None = None
+    ) -> None:
+        self._terminal(
+            "response.completed",
+            "completed",
+            "completed",
+            usage=usage,
+            completed_at=completed_at or int(time.time()),
+        )
+
+    def incomplete(self, reason: str, usage: dict[str, Any] | None = None) -> None:
+        self._terminal(
+            "response.incomplete",
+            "incomplete",
+            "incomplete",
+            usage=usage,
+            incomplete_details={"reason": reason},
+        )
+
+    def fail(self, code: str, message: str, usage: dict[str, Any] | None = None) -> None:
+        self._terminal(
+            "response.failed",
+            "failed",
+            "incomplete",
+            usage=usage,
+            error={"code": code, "message": message},
+        )
+
+    def cancel(self) -> None:
+        # There is no response.cancelled event: a cancel ends with response.failed (protocol.md).
+        self._terminal("response.failed", "cancelled", "incomplete")
+
+
+def resume_builder(events: list[dict[str, Any]]) -> ResponseBuilder:
+    """Rebuild a builder from a stored log, so a run can be ended (or continued) cleanly.
+
+    Open items and parts are restored with the text they had, so closing them emits the right
+    done events and the terminal response carries every item that was streamed.
+    """
+    from domain.response import fold  # local: response imports nothing from here
+
+    response = fold(events)
+    if response is None or not events:
+        raise ValueError("the log has no response.created event")
+    builder = ResponseBuilder(response, next_seq=events[-1]["sequence_number"] + 1)
+    output = response.pop("output")
+    response["output"] = []
+    done_items = {e["output_index"] for e in events if e["type"] == "response.output_item.done"}
+    done_parts = {
+        (e["output_index"], e["content_index"])
+        for e in events
+        if e["type"] == "response.content_part.done"
+    }
+    for index, item in enumerate(output):
+        if index in done_items:
+            builder.output.append(item)
+            continue
+        builder._item = item  # at most one item is open at a time
+        if item["type"] == "function_call":
+            builder._chunks = [item.get("arguments", "")]
+            builder._calls[-1] = index  # no engine index maps to a resumed call
+        elif item.get("content") and (index, len(item["content"]) - 1) not in done_parts:
+            part = item["content"][-1]
+            builder._part = part["type"]
+            builder._chunks = [part.get(_PART_EVENTS[part["type"]][2], "")]
+    return builder

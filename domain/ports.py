@@ -1,0 +1,129 @@
+"""The ports: what the service layer needs from storage, the bus and engines."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+from domain.engine import Chunk, EngineRequest
+
+
+class StoredEvent(NamedTuple):
+    seq: int
+    type: str
+    data: bytes  # the event's JSON exactly as clients receive it
+
+
+@dataclass(slots=True)
+class NewResponse:
+    """A responses row as created, with its resolved input items."""
+
+    id: str
+    owner: str
+    model: str
+    status: str
+    background: bool
+    request: bytes  # the create request, JSON
+    created_at: int
+    input_items: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class Final:
+    """What the terminal event settles on the responses row."""
+
+    status: str
+    snapshot: bytes
+    completed_at: int | None
+
+
+@dataclass(slots=True)
+class AppendBatch:
+    """Events for one response, appended only if the writer still owns it (epoch, last_seq)."""
+
+    response_id: str
+    epoch: int
+    expected_last_seq: int
+    events: list[StoredEvent]
+    final: Final | None = None
+    create: NewResponse | None = None  # insert the row in the same transaction
+
+    @property
+    def last_seq(self) -> int:
+        return self.events[-1].seq if self.events else self.expected_last_seq
+
+
+@dataclass(slots=True)
+class ResponseRecord:
+    id: str
+    owner: str
+    status: str
+    background: bool
+    last_seq: int
+    epoch: int
+    snapshot: bytes | None
+    request: bytes
+
+
+class EventStore(Protocol):
+    async def append(self, batches: Sequence[AppendBatch]) -> set[str]:
+        """Commit the batches in one transaction; return the ids whose writer was fenced out."""
+        ...
+
+    async def read_events(self, response_id: str, after: int, limit: int) -> list[StoredEvent]: ...
+
+    async def get(self, response_id: str) -> ResponseRecord | None: ...
+
+    async def input_items(
+        self, response_id: str, *, after: str | None, limit: int, descending: bool
+    ) -> tuple[list[bytes], bool]: ...
+
+    async def delete(self, response_id: str) -> bool: ...
+
+    async def unfinished(self) -> list[ResponseRecord]: ...
+
+    async def close(self) -> None: ...
+
+
+class Batch(NamedTuple):
+    """One committed batch of one response's events, as the bus carries it."""
+
+    response_id: str
+    events: list[StoredEvent]
+    terminal: bool
+
+
+class Subscription(Protocol):
+    lagged: bool
+
+    def reset_lag(self) -> None:
+        """The reader caught up from the store; live batches may flow again."""
+        ...
+
+    async def get(self, timeout: float) -> Batch | None:
+        """The next batch, or None after `timeout` seconds of silence."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Bus(Protocol):
+    async def subscribe(self, response_id: str, *, bounded: bool = True) -> Subscription:
+        """Returns once the subscription is live: nothing published after this is missed.
+
+        `bounded=False` is for responses that are not stored: there is no log to catch up from.
+        """
+        ...
+
+    async def publish(self, batch: Batch) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Engine(Protocol):
+    def stream(self, request: EngineRequest) -> AsyncIterator[Chunk]:
+        """Deltas, then exactly one Finish; raises domain.errors.EngineError on failure."""
+        ...
+
+    async def close(self) -> None: ...

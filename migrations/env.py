@@ -1,0 +1,45 @@
+"""Alembic environment: async engines (aiosqlite, asyncpg); SQLite in batch mode."""
+
+import asyncio
+
+from alembic import context
+from sqlalchemy import pool
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from storage.database import normalise_url
+from storage.tables import metadata
+
+config = context.config
+url = normalise_url(config.get_main_option("sqlalchemy.url") or "")
+
+
+def _configure(**kwargs) -> None:  # type: ignore[no-untyped-def]
+    context.configure(
+        target_metadata=metadata,
+        render_as_batch=url.startswith("sqlite"),
+        compare_type=True,
+        **kwargs,
+    )
+
+
+def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    _configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    _configure(url=url, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    asyncio.run(_run_online())

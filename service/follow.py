@@ -1,0 +1,95 @@
+"""Gap-free following of a response's log: replay from the store, then tail the bus.
+
+The bus is at-most-once; this loop makes the stream exactly-once and in order, and makes it end:
+  1. subscribe (confirmed) before reading the store, so nothing falls between the two;
+  2. replay stored events after the cursor;
+  3. tail the bus, dropping what the cursor has passed; on a gap, a lag mark or silence,
+     re-read the store;
+  4. stop after the terminal event (or when the response is gone or can no longer finish).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+from domain.ports import EventStore, StoredEvent, Subscription
+from domain.response import TERMINAL_EVENTS
+
+PAGE = 1000
+KEEPALIVE = None  # yielded instead of events when it is time for a keep-alive comment
+
+
+async def _replay(
+    store: EventStore, response_id: str, cursor: int
+) -> AsyncIterator[list[StoredEvent]]:
+    while True:
+        page = await store.read_events(response_id, cursor, PAGE)
+        if page:
+            yield page
+            cursor = page[-1].seq
+        if len(page) < PAGE:
+            return
+
+
+async def follow(
+    store: EventStore | None,
+    subscription: Subscription,
+    response_id: str,
+    cursor: int,
+    *,
+    replay_first: bool = True,
+    idle_s: float = 1.0,
+    keepalive_s: float = 15.0,
+) -> AsyncIterator[list[StoredEvent] | None]:
+    """Yield lists of events with seq > cursor, in order, ending with the terminal event.
+
+    `store=None` is for responses that are not stored: the subscription is unbounded then.
+    The caller owns (and closes) the subscription.
+    """
+    last_sent = time.monotonic()
+
+    async def catch_up() -> AsyncIterator[list[StoredEvent]]:
+        nonlocal cursor
+        assert store is not None
+        async for page in _replay(store, response_id, cursor):
+            yield page
+            cursor = page[-1].seq
+
+    if replay_first and store is not None:
+        async for page in catch_up():
+            yield page
+            if page[-1].type in TERMINAL_EVENTS:
+                return
+        last_sent = time.monotonic()
+
+    while True:
+        batch = await subscription.get(idle_s)
+        events: list[StoredEvent] = []
+        if batch is not None and batch.events and not subscription.lagged:
+            if batch.events[0].seq > cursor + 1 and store is not None:
+                # A gap: what fell between is in the store (it was committed before publish).
+                async for page in catch_up():
+                    events.extend(page)
+            events.extend(e for e in batch.events if e.seq > cursor)
+        elif store is not None:
+            if subscription.lagged:
+                subscription.reset_lag()
+            async for page in catch_up():
+                events.extend(page)
+            if not events and batch is None and await _cannot_finish(store, response_id):
+                return
+        if events:
+            cursor = events[-1].seq
+            yield events
+            last_sent = time.monotonic()
+            if events[-1].type in TERMINAL_EVENTS:
+                return
+        elif time.monotonic() - last_sent >= keepalive_s:
+            yield KEEPALIVE
+            last_sent = time.monotonic()
+
+
+async def _cannot_finish(store: EventStore, response_id: str) -> bool:
+    """True when no terminal event will ever come: the response was deleted meanwhile."""
+    return await store.get(response_id) is None

@@ -1,0 +1,42 @@
+"""Start-up recovery for embedded mode: no run survives its process, so any response still
+marked running when the server starts was cut off. End it cleanly instead of leaving its
+readers waiting forever."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+
+from domain.builder import resume_builder
+from domain.ports import EventStore, Final
+from service.writer import EventWriter
+from worker.runner import encode
+
+log = logging.getLogger("responsed.recovery")
+
+
+async def fail_orphans(store: EventStore, writer: EventWriter) -> int:
+    count = 0
+    for record in await store.unfinished():
+        events = []
+        cursor = -1
+        while page := await store.read_events(record.id, cursor, 1000):
+            events.extend(orjson.loads(e.data) for e in page)
+            cursor = page[-1].seq
+        if not events:
+            continue
+        builder = resume_builder(events)
+        builder.fail("server_error", "The server restarted before the response finished.")
+        response = builder.response
+        writer.add(
+            record.id,
+            encode(builder.drain()),
+            epoch=record.epoch,
+            final=Final(response["status"], orjson.dumps(response), None),
+        )
+        count += 1
+    await writer.flushed()
+    if count:
+        log.warning("ended %d responses left running by a previous process", count)
+    return count

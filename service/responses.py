@@ -1,0 +1,217 @@
+"""The use cases behind /v1/responses: create, read, follow, list input items, delete."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from domain import ids
+from domain.builder import ResponseBuilder
+from domain.engine import build_engine_request
+from domain.errors import InvalidRequest, NotFound
+from domain.inputs import normalise_input, to_chat_messages
+from domain.ports import Bus, EventStore, NewResponse, StoredEvent, Subscription
+from domain.request import CreateResponse, parse_create_request
+from domain.response import TERMINAL_EVENTS, fold, new_response
+from service.follow import follow
+from service.writer import EventWriter
+from worker.job import Job
+from worker.runner import LocalDispatcher, encode
+
+
+@dataclass(slots=True)
+class Created:
+    request: CreateResponse
+    response: dict[str, Any]
+    events: AsyncIterator[list[StoredEvent] | None] | None  # set when the caller must follow
+
+
+class ResponsesService:
+    def __init__(
+        self,
+        store: EventStore,
+        bus: Bus,
+        writer: EventWriter,
+        dispatcher: LocalDispatcher,
+        *,
+        keepalive_s: float = 15.0,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._writer = writer
+        self._dispatcher = dispatcher
+        self._keepalive_s = keepalive_s
+
+    # -- create ---------------------------------------------------------------------------------
+    async def create(self, body: Any, owner: str) -> Created:
+        request = parse_create_request(body)
+        store = request.store is not False
+        if request.background and not store:
+            raise InvalidRequest(
+                "Background mode requires 'store' to be true.",
+                param="background",
+                code="invalid_value",
+            )
+        if request.conversation is not None:
+            raise InvalidRequest(
+                "Conversations are not supported by this server yet.",
+                param="conversation",
+                code="unsupported_parameter",
+            )
+        history = await self._history(request.previous_response_id, owner)
+        items = history + normalise_input(request.input)
+        response_id = ids.new_id(ids.RESPONSE)
+        response = new_response(response_id, request, int(time.time()))
+        builder = ResponseBuilder(response)
+        builder.start()
+        first_events = encode(builder.drain())
+        snapshot = dict(response)  # what a background POST answers, before the worker moves on
+        job = Job(
+            response_id,
+            response,
+            build_engine_request(request, to_chat_messages(request.instructions, items)),
+            next_seq=builder.next_seq,
+            persist=store,
+        )
+        follows = bool(request.stream) or not request.background
+        subscription = await self._bus.subscribe(response_id, bounded=store) if follows else None
+        if store:
+            self._writer.add(
+                response_id,
+                first_events,
+                create=NewResponse(
+                    response_id,
+                    owner,
+                    request.model,
+                    response["status"],
+                    bool(request.background),
+                    orjson.dumps(body),
+                    response["created_at"],
+                    items,
+                ),
+            )
+        else:
+            await self._writer.publish_only(response_id, first_events, False)
+        self._dispatcher.submit(job)
+        events = None
+        if subscription is not None:
+            events = self._follow(subscription, response_id, -1, store=store, replay_first=False)
+        return Created(request, snapshot, events)
+
+    async def _history(self, previous_id: str | None, owner: str) -> list[dict[str, Any]]:
+        """previous_response_id: its resolved input and its output come before the new input."""
+        if previous_id is None:
+            return []
+        record = await self._store.get(previous_id)
+        if record is None or record.owner != owner:
+            raise InvalidRequest(
+                f"Previous response with id '{previous_id}' not found.",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            )
+        if record.snapshot is None:
+            raise InvalidRequest(
+                f"Previous response with id '{previous_id}' has not finished yet.",
+                param="previous_response_id",
+                code="previous_response_in_progress",
+            )
+        inputs, _ = await self._store.input_items(
+            previous_id, after=None, limit=10_000, descending=False
+        )
+        output = orjson.loads(record.snapshot)["output"]
+        return [orjson.loads(item) for item in inputs] + output
+
+    async def _follow(
+        self,
+        subscription: Subscription,
+        response_id: str,
+        cursor: int,
+        *,
+        store: bool,
+        replay_first: bool,
+    ) -> AsyncIterator[list[StoredEvent] | None]:
+        try:
+            async for events in follow(
+                self._store if store else None,
+                subscription,
+                response_id,
+                cursor,
+                replay_first=replay_first,
+                keepalive_s=self._keepalive_s,
+            ):
+                yield events
+        finally:
+            await subscription.close()
+
+    @staticmethod
+    async def final_response(events: AsyncIterator[list[StoredEvent] | None]) -> bytes:
+        """Wait for the terminal event and return its Response, JSON-encoded."""
+        async for batch in events:
+            if batch and batch[-1].type in TERMINAL_EVENTS:
+                return orjson.dumps(orjson.loads(batch[-1].data)["response"])
+        raise RuntimeError("the event stream ended without a terminal event")
+
+    # -- read -----------------------------------------------------------------------------------
+    async def _record(self, response_id: str, owner: str):  # type: ignore[no-untyped-def]
+        record = await self._store.get(response_id)
+        if record is None or record.owner != owner:
+            raise NotFound.response(response_id)
+        return record
+
+    async def retrieve(self, response_id: str, owner: str) -> bytes:
+        record = await self._record(response_id, owner)
+        if record.snapshot is not None:
+            return record.snapshot
+        # Still running: the Response is the fold of its log so far.
+        events: list[dict[str, Any]] = []
+        cursor = -1
+        while True:
+            page = await self._store.read_events(response_id, cursor, 1000)
+            events.extend(orjson.loads(e.data) for e in page)
+            if len(page) < 1000:
+                break
+            cursor = page[-1].seq
+        response = fold(events)
+        if response is None:
+            raise NotFound.response(response_id)
+        return orjson.dumps(response)
+
+    async def stream(
+        self, response_id: str, owner: str, cursor: int
+    ) -> AsyncIterator[list[StoredEvent] | None]:
+        await self._record(response_id, owner)
+        subscription = await self._bus.subscribe(response_id)
+        return self._follow(subscription, response_id, cursor, store=True, replay_first=True)
+
+    async def input_items(
+        self, response_id: str, owner: str, *, after: str | None, limit: int, order: str
+    ) -> dict[str, Any]:
+        await self._record(response_id, owner)
+        data, has_more = await self._store.input_items(
+            response_id, after=after, limit=limit, descending=order == "desc"
+        )
+        items = [orjson.Fragment(d) for d in data]
+        first = orjson.loads(data[0])["id"] if data else None
+        last = orjson.loads(data[-1])["id"] if data else None
+        return {
+            "object": "list",
+            "data": items,
+            "first_id": first,
+            "last_id": last,
+            "has_more": has_more,
+        }
+
+    async def delete(self, response_id: str, owner: str) -> dict[str, Any]:
+        record = await self._record(response_id, owner)
+        if record.status in ("queued", "in_progress"):
+            raise InvalidRequest(
+                "Cannot delete a response that is still in progress.",
+                param="response_id",
+                code="response_in_progress",
+            )
+        await self._store.delete(response_id)
+        return {"id": response_id, "object": "response", "deleted": True}

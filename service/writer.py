@@ -1,0 +1,155 @@
+"""Group commit: events of every running response are committed together, then published.
+
+Whatever arrives while a transaction is in flight goes into the next one, so batches grow with
+load by themselves: one event per transaction when idle (lowest latency), hundreds per
+transaction under load (highest throughput). Publishing happens only after the commit, so a
+subscriber never sees an event the store does not have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from domain.ports import AppendBatch, Batch, Bus, EventStore, Final, NewResponse, StoredEvent
+
+log = logging.getLogger("responsed.writer")
+
+_RETRIES = 5
+
+
+class EventWriter:
+    def __init__(self, store: EventStore, bus: Bus, *, max_pending_events: int = 50_000) -> None:
+        self._store = store
+        self._bus = bus
+        self._max_pending = max_pending_events
+        self._pending: dict[str, AppendBatch] = {}
+        self._pending_events = 0
+        self._waiters: list[asyncio.Future[None]] = []
+        self._fenced: set[str] = set()
+        self._wakeup = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._busy = False
+        self.flushes = 0
+        self.events_written = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="event-writer")
+
+    # -- producers ------------------------------------------------------------------------------
+    def add(
+        self,
+        response_id: str,
+        events: list[StoredEvent],
+        *,
+        epoch: int = 0,
+        final: Final | None = None,
+        create: NewResponse | None = None,
+    ) -> None:
+        """Queue events for the next commit. Never blocks; see `room()` for backpressure."""
+        pending = self._pending.get(response_id)
+        if pending is None:
+            expected = events[0].seq - 1 if events else -1
+            self._pending[response_id] = AppendBatch(
+                response_id, epoch, expected, list(events), final, create
+            )
+        else:
+            pending.events.extend(events)
+            if final is not None:
+                pending.final = final
+        self._pending_events += len(events)
+        if self._pending_events >= self._max_pending:
+            self._room.clear()
+        self._wakeup.set()
+
+    async def room(self) -> None:
+        """Wait while the store is behind by more than max_pending_events."""
+        if not self._room.is_set():
+            await self._room.wait()
+
+    async def flushed(self) -> None:
+        """Wait until everything queued so far is committed (and published)."""
+        if not self._pending and self._task is not None and not self._busy:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        self._wakeup.set()
+        await future
+
+    async def publish_only(
+        self, response_id: str, events: list[StoredEvent], terminal: bool
+    ) -> None:
+        """For responses that are not stored: straight to the bus."""
+        await self._bus.publish(Batch(response_id, events, terminal))
+
+    def is_fenced(self, response_id: str) -> bool:
+        return response_id in self._fenced
+
+    def forget(self, response_id: str) -> None:
+        self._fenced.discard(response_id)
+
+    # -- the commit loop ------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            if not self._pending:
+                self._release_waiters()
+                if self._closing:
+                    return
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                continue
+            batches, self._pending = list(self._pending.values()), {}
+            waiters, self._waiters = self._waiters, []
+            count = sum(len(b.events) for b in batches)
+            self._busy = True
+            try:
+                fenced = await self._commit(batches)
+            finally:
+                self._busy = False
+                self._pending_events -= count
+                if self._pending_events < self._max_pending:
+                    self._room.set()
+            self.flushes += 1
+            self.events_written += count
+            for batch in batches:
+                if batch.response_id in fenced:
+                    self._fenced.add(batch.response_id)
+                elif batch.events:
+                    await self._bus.publish(
+                        Batch(batch.response_id, batch.events, batch.final is not None)
+                    )
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def _commit(self, batches: list[AppendBatch]) -> set[str]:
+        delay = 0.05
+        for attempt in range(_RETRIES):
+            try:
+                return await self._store.append(batches)
+            except Exception:
+                if attempt == _RETRIES - 1:
+                    break
+                log.warning("append failed, retrying in %.2fs", delay, exc_info=True)
+                await asyncio.sleep(delay)
+                delay *= 2
+        # The store keeps refusing these events: stop their writers rather than wedge every run.
+        log.error("dropping %d batches after %d failed attempts", len(batches), _RETRIES)
+        return {b.response_id for b in batches}
+
+    def _release_waiters(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def close(self) -> None:
+        """Commit what is queued, then stop."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+            self._task = None

@@ -1,0 +1,74 @@
+"""The in-process bus of embedded mode: the same contract as the Redis bus, no network.
+
+Each subscriber has a bounded queue. A subscriber that falls behind is not allowed to hold the
+publisher up: its queue is dropped and it is marked lagged, and it catches up from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from domain.ports import Batch
+
+
+class MemorySubscription:
+    def __init__(self, bus: MemoryBus, response_id: str, maxsize: int) -> None:
+        self._bus = bus
+        self.response_id = response_id
+        self.lagged = False
+        self._queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize)
+
+    def _offer(self, batch: Batch) -> None:
+        if self.lagged:
+            return
+        try:
+            self._queue.put_nowait(batch)
+        except asyncio.QueueFull:
+            self.lagged = True
+            self._drop_queue()
+
+    def _drop_queue(self) -> None:
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)  # wake the reader so it notices the lag at once
+
+    async def get(self, timeout: float) -> Batch | None:
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    def reset_lag(self) -> None:
+        """Called after the reader caught up from the store: deliver live batches again."""
+        self.lagged = False
+
+    async def close(self) -> None:
+        self._bus._remove(self)
+
+
+class MemoryBus:
+    def __init__(self, queue_size: int = 1024) -> None:
+        self._queue_size = queue_size
+        self._subscribers: dict[str, set[MemorySubscription]] = {}
+
+    async def subscribe(self, response_id: str, *, bounded: bool = True) -> MemorySubscription:
+        subscription = MemorySubscription(self, response_id, self._queue_size if bounded else 0)
+        self._subscribers.setdefault(response_id, set()).add(subscription)
+        return subscription
+
+    async def publish(self, batch: Batch) -> None:
+        for subscription in self._subscribers.get(batch.response_id, ()):
+            subscription._offer(batch)
+
+    def subscriber_count(self, response_id: str) -> int:
+        return len(self._subscribers.get(response_id, ()))
+
+    def _remove(self, subscription: MemorySubscription) -> None:
+        subscribers = self._subscribers.get(subscription.response_id)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._subscribers[subscription.response_id]
+
+    async def close(self) -> None:
+        self._subscribers.clear()

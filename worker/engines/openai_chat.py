@@ -1,0 +1,187 @@
+"""Adapter for any OpenAI-compatible Chat Completions engine (vLLM, SGLang, LMDeploy, TGI,
+llama.cpp, Ollama): streams with httpx and turns chunks into the domain's deltas."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+
+from domain.engine import (
+    Chunk,
+    EngineRequest,
+    Finish,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+)
+from domain.errors import EngineError
+
+
+def parse_model_map(spec: str) -> dict[str, str]:
+    """'gpt-4o=Qwen/Qwen3-8B,*=Qwen/Qwen3-8B' -> mapping; '*' maps every other name."""
+    mapping = {}
+    for pair in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, target = pair.partition("=")
+        if target:
+            mapping[name.strip()] = target.strip()
+    return mapping
+
+
+def _body(request: EngineRequest, model: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": request.messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    optional = {
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "response_format": request.response_format,
+        "tools": request.tools,
+        "tool_choice": request.tool_choice,
+        "reasoning_effort": request.reasoning_effort,
+        "user": request.user,
+    }
+    body.update((k, v) for k, v in optional.items() if v is not None)
+    body.update(request.extra)
+    return body
+
+
+def _error_message(status: int, payload: bytes) -> str:
+    try:
+        data = orjson.loads(payload)
+        error = data.get("error", data) if isinstance(data, dict) else data
+        message = error.get("message") if isinstance(error, dict) else None
+    except orjson.JSONDecodeError:
+        message = None
+    return f"The engine answered HTTP {status}: {message or payload[:300].decode(errors='replace')}"
+
+
+class OpenAIChatEngine:
+    def __init__(
+        self,
+        base_urls: list[str],
+        *,
+        api_key: str | None = None,
+        model_map: dict[str, str] | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 300.0,
+        max_connections: int = 1024,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not base_urls:
+            raise ValueError("the openai engine needs at least one engine URL")
+        self._urls = itertools.cycle([u.rstrip("/") + "/chat/completions" for u in base_urls])
+        self._model_map = model_map or {}
+        self._read_timeout = read_timeout
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+        )
+
+    def _model(self, name: str) -> str:
+        return self._model_map.get(name) or self._model_map.get("*") or name
+
+    async def stream(self, request: EngineRequest) -> AsyncIterator[Chunk]:
+        url = next(self._urls)
+        content = orjson.dumps(_body(request, self._model(request.model)))
+        try:
+            async with self._client.stream(
+                "POST", url, content=content, headers={"Content-Type": "application/json"}
+            ) as response:
+                if response.status_code != 200:
+                    raise EngineError(_error_message(response.status_code, await response.aread()))
+                async for chunk in _parse_stream(response):
+                    yield chunk
+        except httpx.ConnectError as error:
+            raise EngineError(f"Could not connect to the engine at {url}: {error}") from None
+        except httpx.ReadTimeout:
+            raise EngineError(
+                f"The engine at {url} sent nothing for {self._read_timeout:g} s."
+            ) from None
+        except httpx.TimeoutException as error:
+            raise EngineError(f"The engine at {url} timed out: {error!r}") from None
+        except httpx.HTTPError as error:
+            raise EngineError(f"The engine stream from {url} broke off: {error!r}") from None
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+_FINISH_ALIASES = {"eos": "stop", "stop_sequence": "stop", "max_tokens": "length"}
+
+
+async def _parse_stream(response: httpx.Response) -> AsyncIterator[Chunk]:
+    """Parse `data:` lines of the SSE stream by hand: cheaper than a generic SSE parser."""
+    buffer = b""
+    finish: str | None = None
+    usage: dict[str, Any] | None = None
+    done = False
+    async for raw in response.aiter_bytes():
+        buffer += raw
+        lines = buffer.split(b"\n")
+        buffer = lines.pop()
+        for line in lines:
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                done = True
+                break
+            try:
+                data = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                raise EngineError("The engine sent a chunk that is not JSON.") from None
+            if data.get("error"):
+                error = data["error"]
+                message = error.get("message") if isinstance(error, dict) else str(error)
+                raise EngineError(f"The engine reported an error: {message}")
+            if data.get("usage"):
+                usage = data["usage"]
+            for choice in data.get("choices") or ():
+                if choice.get("index", 0) != 0:
+                    continue
+                delta = choice.get("delta") or {}
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if reasoning:
+                    yield ReasoningDelta(reasoning)
+                if delta.get("content"):
+                    yield TextDelta(delta["content"])
+                if delta.get("refusal"):
+                    yield RefusalDelta(delta["refusal"])
+                for call in delta.get("tool_calls") or ():
+                    function = call.get("function") or {}
+                    yield ToolCallDelta(
+                        call.get("index", 0),
+                        call.get("id"),
+                        function.get("name"),
+                        function.get("arguments") or "",
+                    )
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+        if done:
+            break
+    if finish is None:
+        raise EngineError("The engine stream ended before the reply was finished.")
+    usage = usage or {}
+    details = usage.get("completion_tokens_details") or {}
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    yield Finish(
+        _FINISH_ALIASES.get(finish, finish),
+        input_tokens=usage.get("prompt_tokens") or 0,
+        output_tokens=usage.get("completion_tokens") or 0,
+        reasoning_tokens=details.get("reasoning_tokens") or 0,
+        cached_tokens=prompt_details.get("cached_tokens") or 0,
+    )

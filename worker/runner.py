@@ -1,0 +1,125 @@
+"""Runs one response: engine stream -> builder -> event writer. Not tied to any HTTP request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AbstractAsyncContextManager, nullcontext
+
+import orjson
+
+from domain.builder import ResponseBuilder
+from domain.engine import Finish, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
+from domain.errors import EngineError
+from domain.ports import Engine, Final, StoredEvent
+from domain.response import usage
+from service.writer import EventWriter
+from worker.job import Job
+
+log = logging.getLogger("responsed.worker")
+
+
+def encode(events: list[dict]) -> list[StoredEvent]:
+    """Encode once, here; the bytes are stored and streamed verbatim from now on."""
+    return [StoredEvent(e["sequence_number"], e["type"], orjson.dumps(e)) for e in events]
+
+
+class Runner:
+    def __init__(self, engine: Engine, writer: EventWriter) -> None:
+        self._engine = engine
+        self._writer = writer
+
+    async def run(self, job: Job, gate: AbstractAsyncContextManager[object] | None = None) -> None:
+        builder = ResponseBuilder(job.response, next_seq=job.next_seq)
+        try:
+            async with gate or nullcontext():
+                if job.response["status"] == "queued":
+                    builder.begin()
+                await self._generate(job, builder)
+        except EngineError as error:
+            if not builder.finished:
+                builder.fail(error.code, error.message)
+        except asyncio.CancelledError:
+            if not builder.finished:
+                builder.fail("server_error", "The server shut down before the response finished.")
+            await self._emit(job, builder)
+            raise
+        except Exception:
+            log.exception("response %s failed", job.response_id)
+            if not builder.finished:
+                builder.fail("server_error", "The server failed while generating the response.")
+        await self._emit(job, builder)
+        self._writer.forget(job.response_id)
+
+    async def _generate(self, job: Job, builder: ResponseBuilder) -> None:
+        finish: Finish | None = None
+        writer = self._writer
+        async for chunk in self._engine.stream(job.engine_request):
+            kind = type(chunk)
+            if kind is TextDelta:
+                builder.text(chunk.text)  # type: ignore[union-attr]
+            elif kind is ReasoningDelta:
+                builder.reasoning(chunk.text)  # type: ignore[union-attr]
+            elif kind is RefusalDelta:
+                builder.refusal(chunk.text)  # type: ignore[union-attr]
+            elif kind is ToolCallDelta:
+                builder.tool_call(chunk.index, chunk.call_id, chunk.name, chunk.arguments)  # type: ignore[union-attr]
+            elif kind is Finish:
+                finish = chunk  # type: ignore[assignment]
+                break
+            await self._emit(job, builder)
+            if writer.is_fenced(job.response_id):
+                log.warning("response %s: fenced out, stopping", job.response_id)
+                builder.finished = True  # another writer owns the log now
+                return
+            await writer.room()
+        if finish is None:
+            raise EngineError("The engine stream ended without a finish reason.")
+        used = usage(
+            finish.input_tokens, finish.output_tokens, finish.reasoning_tokens, finish.cached_tokens
+        )
+        if finish.reason == "length":
+            builder.incomplete("max_output_tokens", used)
+        elif finish.reason == "content_filter":
+            builder.incomplete("content_filter", used)
+        else:
+            builder.complete(used)
+
+    async def _emit(self, job: Job, builder: ResponseBuilder) -> None:
+        events = builder.drain()
+        if not events:
+            return
+        stored = encode(events)
+        terminal = builder.finished
+        if not job.persist:
+            await self._writer.publish_only(job.response_id, stored, terminal)
+            return
+        final = None
+        if terminal:
+            response = builder.response
+            final = Final(response["status"], orjson.dumps(response), response.get("completed_at"))
+        self._writer.add(job.response_id, stored, epoch=job.epoch, final=final)
+
+
+class LocalDispatcher:
+    """Embedded mode's job queue: runs jobs as tasks in this process, `concurrency` at a time."""
+
+    def __init__(self, runner: Runner, concurrency: int) -> None:
+        self._runner = runner
+        self._gate = asyncio.Semaphore(concurrency)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def submit(self, job: Job) -> None:
+        task = asyncio.create_task(self._runner.run(job, self._gate), name=job.response_id)
+        self._tasks[job.response_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job.response_id, None))
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
