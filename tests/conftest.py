@@ -1,0 +1,55 @@
+"""Shared fixtures: storage backends (SQLite and a real PostgreSQL), live servers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from storage.database import create_engines, sqlite_url
+from storage.migrate import upgrade
+from storage.sql_store import SqlEventStore
+from tests.support.postgres import PostgresServer, find_pg_bin
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+def _missing(what: str) -> None:
+    # In CI every backend must run: a missing server binary is a failure, not a skip.
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is required in CI but is not installed")
+    pytest.skip(f"{what} is not installed")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    if find_pg_bin() is None:
+        _missing("PostgreSQL (pg_ctl, initdb)")
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+async def make_database_url(backend: str, request: pytest.FixtureRequest, tmp_dir) -> str:  # type: ignore[no-untyped-def]
+    if backend == "sqlite":
+        url = sqlite_url(tmp_dir)
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        url = await server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    await upgrade(url)
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    return await make_database_url(request.param, request, tmp_path)
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[SqlEventStore]:
+    writer, reader = create_engines(database_url)
+    event_store = SqlEventStore(writer, reader)
+    yield event_store
+    await event_store.close()

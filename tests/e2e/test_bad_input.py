@@ -1,0 +1,130 @@
+"""Whatever a client sends, it gets OpenAI's error envelope with the right status, never a 500."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import MAX_BODY
+
+
+@pytest.fixture
+def http(server) -> httpx.Client:  # type: ignore[no-untyped-def]
+    with httpx.Client(base_url=server.base_url, timeout=10) as client:
+        yield client
+
+
+def _error(reply: httpx.Response, status: int) -> dict:
+    assert reply.status_code == status, reply.text
+    body = reply.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["message"]
+    return body["error"]
+
+
+def test_missing_model(http: httpx.Client):
+    error = _error(http.post("/v1/responses", json={"input": "hi"}), 400)
+    assert (error["param"], error["code"]) == ("model", "missing_required_parameter")
+    assert error["type"] == "invalid_request_error"
+
+
+def test_malformed_json(http: httpx.Client):
+    reply = http.post("/v1/responses", content=b'{"model": "m", "input": ',
+                      headers={"content-type": "application/json"})
+    assert _error(reply, 400)["code"] == "invalid_json"
+
+
+@pytest.mark.parametrize("content", [b"", b"\xff\xfe\x00", b"[]", b"null", b'"model"'])
+def test_bodies_that_are_not_objects(http: httpx.Client, content: bytes):
+    _error(http.post("/v1/responses", content=content), 400)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "m", "temperature": "warm"}, "temperature"),
+        ({"model": "m", "input": {"role": "user"}}, "input"),
+        ({"model": "m", "input": [{"role": "user", "content": None}]}, "input[0].content"),
+        ({"model": "m", "stream": "yes"}, "stream"),
+        ({"model": "m", "metadata": {"a": "b" * 600}}, "metadata"),
+        ({"model": "m", "background": True, "store": False}, "background"),
+    ],
+)
+def test_wrong_values_name_the_param(http: httpx.Client, body: dict, param: str):
+    assert _error(http.post("/v1/responses", json=body), 400)["param"] == param
+
+
+def test_stream_request_validation_errors_are_plain_json(http: httpx.Client):
+    reply = http.post("/v1/responses", json={"stream": True, "input": "x"})
+    assert reply.headers["content-type"].startswith("application/json")
+    _error(reply, 400)
+
+
+def test_body_over_the_limit(http: httpx.Client):
+    big = {"model": "m", "input": "x" * (int(MAX_BODY) + 10)}
+    assert _error(http.post("/v1/responses", json=big), 413)["code"] == "request_too_large"
+
+
+def test_unknown_fields_and_tools_are_ignored(http: httpx.Client):
+    reply = http.post("/v1/responses", json={
+        "model": "m", "input": "ok", "client_metadata": {"a": 1}, "prompt_cache_key": "k",
+        "safety_identifier": "u1", "user": "u", "include": ["reasoning.encrypted_content"],
+        "tools": [{"type": "web_search"}, {"type": "tool_search"}],
+        "text": {"format": {"type": "json_object"}},
+    })
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["output"][0]["content"][0]["text"] == "ok"
+    assert body["prompt_cache_key"] == "k" and body["safety_identifier"] == "u1"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/responses/resp_missing", "/v1/responses/resp_missing/input_items",
+     "/v1/responses/resp_missing?stream=true"],
+)
+def test_unknown_ids_are_404(http: httpx.Client, path: str):
+    error = _error(http.get(path), 404)
+    assert "resp_missing" in error["message"]
+
+
+def test_unknown_route_and_method(http: httpx.Client):
+    _error(http.get("/v1/nothing-here"), 404)
+    _error(http.put("/v1/responses"), 405)
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [("stream=true&starting_after=abc", "starting_after"),
+     ("stream=true&starting_after=-5", "starting_after"),
+     ("stream=true&starting_after=99999999999999999999", "starting_after")],
+)
+def test_bad_resume_cursor(http: httpx.Client, query: str, param: str):
+    created = http.post("/v1/responses", json={"model": "m", "input": "x"}).json()
+    error = _error(http.get(f"/v1/responses/{created['id']}?{query}"), 400)
+    assert error["param"] == param
+
+
+@pytest.mark.parametrize(("query", "param"), [("limit=0", "limit"), ("limit=101", "limit"),
+                                             ("limit=x", "limit"), ("order=up", "order")])
+def test_bad_list_params(http: httpx.Client, query: str, param: str):
+    created = http.post("/v1/responses", json={"model": "m", "input": "x"}).json()
+    error = _error(http.get(f"/v1/responses/{created['id']}/input_items?{query}"), 400)
+    assert error["param"] == param
+
+
+def test_failed_input_leaves_stored_responses_intact(http: httpx.Client):
+    created = http.post("/v1/responses", json={"model": "m", "input": "keep me"}).json()
+    for bad in ({"model": "m", "previous_response_id": created["id"], "input": 5},
+                {"model": "m", "input": [{"role": "nobody"}]}):
+        _error(http.post("/v1/responses", json=bad), 400)
+    assert http.get(f"/v1/responses/{created['id']}").json() == created
+
+
+def test_health_and_docs(http: httpx.Client):
+    assert http.get("/healthz").json()["status"] == "ok"
+    schema = http.get("/docs/openapi.json")
+    assert schema.status_code == 200
+    assert "/v1/responses" in schema.json()["paths"]
+    assert http.get("/docs/swagger").status_code == 200
