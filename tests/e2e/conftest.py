@@ -27,8 +27,13 @@ def backend_env(backend: str, request: pytest.FixtureRequest, workdir: Path) -> 
     postgres = request.getfixturevalue("postgres_server")
     url = asyncio.run(postgres.create_database(f"e2e_{uuid.uuid4().hex[:12]}"))
     env = {"DATABASE_URL": url}
-    subprocess.run([sys.executable, "-m", "cli.main", "migrate"], check=True, cwd=ROOT,
-                   env={**_os_env(), **env}, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "cli.main", "migrate"],
+        check=True,
+        cwd=ROOT,
+        env={**_os_env(), **env},
+        capture_output=True,
+    )
     return env
 
 
@@ -43,8 +48,14 @@ def server(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[ServerP
     workdir = tmp_path_factory.mktemp("server")
     env = backend_env(request.param, request, workdir)
     process = ServerProcess.start(
-        workdir, "--builtin-rate", BUILTIN_RATE, "--max-body-bytes", MAX_BODY,
-        "--keepalive-s", "1", env=env,
+        workdir,
+        "--builtin-rate",
+        BUILTIN_RATE,
+        "--max-body-bytes",
+        MAX_BODY,
+        "--keepalive-s",
+        "1",
+        env=env,
     )
     yield process
     process.stop()
@@ -52,6 +63,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[ServerP
 
 @pytest.fixture
 def client(server: ServerProcess) -> Iterator[OpenAI]:
-    with OpenAI(base_url=server.base_url + "/v1", api_key="sk-test", max_retries=0,
-                timeout=30) as sdk:
+    with OpenAI(
+        base_url=server.base_url + "/v1", api_key="sk-test", max_retries=0, timeout=30
+    ) as sdk:
         yield sdk

@@ -30,8 +30,11 @@ def test_missing_model(http: httpx.Client):
 
 
 def test_malformed_json(http: httpx.Client):
-    reply = http.post("/v1/responses", content=b'{"model": "m", "input": ',
-                      headers={"content-type": "application/json"})
+    reply = http.post(
+        "/v1/responses",
+        content=b'{"model": "m", "input": ',
+        headers={"content-type": "application/json"},
+    )
     assert _error(reply, 400)["code"] == "invalid_json"
 
 
@@ -67,12 +70,20 @@ def test_body_over_the_limit(http: httpx.Client):
 
 
 def test_unknown_fields_and_tools_are_ignored(http: httpx.Client):
-    reply = http.post("/v1/responses", json={
-        "model": "m", "input": "ok", "client_metadata": {"a": 1}, "prompt_cache_key": "k",
-        "safety_identifier": "u1", "user": "u", "include": ["reasoning.encrypted_content"],
-        "tools": [{"type": "web_search"}, {"type": "tool_search"}],
-        "text": {"format": {"type": "json_object"}},
-    })
+    reply = http.post(
+        "/v1/responses",
+        json={
+            "model": "m",
+            "input": "ok",
+            "client_metadata": {"a": 1},
+            "prompt_cache_key": "k",
+            "safety_identifier": "u1",
+            "user": "u",
+            "include": ["reasoning.encrypted_content"],
+            "tools": [{"type": "web_search"}, {"type": "tool_search"}],
+            "text": {"format": {"type": "json_object"}},
+        },
+    )
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["output"][0]["content"][0]["text"] == "ok"
@@ -81,8 +92,11 @@ def test_unknown_fields_and_tools_are_ignored(http: httpx.Client):
 
 @pytest.mark.parametrize(
     "path",
-    ["/v1/responses/resp_missing", "/v1/responses/resp_missing/input_items",
-     "/v1/responses/resp_missing?stream=true"],
+    [
+        "/v1/responses/resp_missing",
+        "/v1/responses/resp_missing/input_items",
+        "/v1/responses/resp_missing?stream=true",
+    ],
 )
 def test_unknown_ids_are_404(http: httpx.Client, path: str):
     error = _error(http.get(path), 404)
@@ -96,9 +110,11 @@ def test_unknown_route_and_method(http: httpx.Client):
 
 @pytest.mark.parametrize(
     ("query", "param"),
-    [("stream=true&starting_after=abc", "starting_after"),
-     ("stream=true&starting_after=-5", "starting_after"),
-     ("stream=true&starting_after=99999999999999999999", "starting_after")],
+    [
+        ("stream=true&starting_after=abc", "starting_after"),
+        ("stream=true&starting_after=-5", "starting_after"),
+        ("stream=true&starting_after=99999999999999999999", "starting_after"),
+    ],
 )
 def test_bad_resume_cursor(http: httpx.Client, query: str, param: str):
     created = http.post("/v1/responses", json={"model": "m", "input": "x"}).json()
@@ -106,8 +122,10 @@ def test_bad_resume_cursor(http: httpx.Client, query: str, param: str):
     assert error["param"] == param
 
 
-@pytest.mark.parametrize(("query", "param"), [("limit=0", "limit"), ("limit=101", "limit"),
-                                             ("limit=x", "limit"), ("order=up", "order")])
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [("limit=0", "limit"), ("limit=101", "limit"), ("limit=x", "limit"), ("order=up", "order")],
+)
 def test_bad_list_params(http: httpx.Client, query: str, param: str):
     created = http.post("/v1/responses", json={"model": "m", "input": "x"}).json()
     error = _error(http.get(f"/v1/responses/{created['id']}/input_items?{query}"), 400)
@@ -116,8 +134,10 @@ def test_bad_list_params(http: httpx.Client, query: str, param: str):
 
 def test_failed_input_leaves_stored_responses_intact(http: httpx.Client):
     created = http.post("/v1/responses", json={"model": "m", "input": "keep me"}).json()
-    for bad in ({"model": "m", "previous_response_id": created["id"], "input": 5},
-                {"model": "m", "input": [{"role": "nobody"}]}):
+    for bad in (
+        {"model": "m", "previous_response_id": created["id"], "input": 5},
+        {"model": "m", "input": [{"role": "nobody"}]},
+    ):
         _error(http.post("/v1/responses", json=bad), 400)
     assert http.get(f"/v1/responses/{created['id']}").json() == created
 

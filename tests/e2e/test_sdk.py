@@ -45,8 +45,10 @@ def test_stream_helper_accepts_our_stream(client: OpenAI):
 
 def test_create_without_stream_then_retrieve(client: OpenAI):
     created = client.responses.create(
-        model="m", input=[{"role": "user", "content": [{"type": "input_text", "text": "hi you"}]}],
-        metadata={"purpose": "test"}, temperature=0.5,
+        model="m",
+        input=[{"role": "user", "content": [{"type": "input_text", "text": "hi you"}]}],
+        metadata={"purpose": "test"},
+        temperature=0.5,
     )
     assert created.status == "completed" and created.output_text == "hi you"
     fetched = client.responses.retrieve(created.id)
@@ -117,8 +119,12 @@ def test_last_event_id_header_wins(server, client: OpenAI):  # type: ignore[no-u
 
 def test_a_disconnected_client_loses_nothing(server, client: OpenAI):  # type: ignore[no-untyped-def]
     prompt = _words(200)
-    with httpx.stream("POST", f"{server.base_url}/v1/responses", timeout=10,
-                      json={"model": "m", "input": prompt, "stream": True}) as reply:
+    with httpx.stream(
+        "POST",
+        f"{server.base_url}/v1/responses",
+        timeout=10,
+        json={"model": "m", "input": prompt, "stream": True},
+    ) as reply:
         lines = reply.iter_lines()
         response_id = None
         for line in lines:
@@ -170,8 +176,7 @@ def test_input_items_auto_paginate(client: OpenAI):
 
 def test_previous_response_id_carries_the_conversation(client: OpenAI):
     first = client.responses.create(model="m", input="first turn")
-    second = client.responses.create(model="m", input="second turn",
-                                     previous_response_id=first.id)
+    second = client.responses.create(model="m", input="second turn", previous_response_id=first.id)
     assert second.previous_response_id == first.id
     items = list(client.responses.input_items.list(second.id, order="asc"))
     assert [i.role for i in items] == ["user", "assistant", "user"]

@@ -5,11 +5,11 @@ PostgreSQL refuses to run as root, so as root the server runs as the `postgres` 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from glob import glob
 from pathlib import Path
@@ -54,24 +54,53 @@ class PostgresServer:
             shutil.chown(root, "postgres", "postgres")
         server = cls(bin_dir, root, free_port())
         subprocess.run(
-            _as_server_user([str(bin_dir / "initdb"), "-D", str(server.data_dir), "-U", "postgres",
-                             "--auth=trust", "--no-sync", "-E", "UTF8"]),
-            check=True, capture_output=True,
+            _as_server_user(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(server.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                ]
+            ),
+            check=True,
+            capture_output=True,
         )
-        options = (f"-c listen_addresses=127.0.0.1 -p {server.port} -k {root} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                   "-c max_connections=200")
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {server.port} -k {root} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c max_connections=200"
+        )
         subprocess.run(
-            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(server.data_dir), "-o", options,
-                             "-l", str(root / "log"), "-w", "-t", "60", "start"]),
-            check=True, capture_output=True,
+            _as_server_user(
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(server.data_dir),
+                    "-o",
+                    options,
+                    "-l",
+                    str(root / "log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
         )
         return server
 
     def stop(self) -> None:
         subprocess.run(
-            _as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate",
-                             "stop"]),
+            _as_server_user(
+                [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "stop"]
+            ),
             capture_output=True,
         )
         shutil.rmtree(self.root, ignore_errors=True)
@@ -81,13 +110,14 @@ class PostgresServer:
 
         for attempt in range(50):
             try:
-                conn = await asyncpg.connect(host="127.0.0.1", port=self.port, user="postgres",
-                                             database="postgres")
+                conn = await asyncpg.connect(
+                    host="127.0.0.1", port=self.port, user="postgres", database="postgres"
+                )
                 break
             except (OSError, asyncpg.PostgresError):
                 if attempt == 49:
                     raise
-                time.sleep(0.1)
+                await asyncio.sleep(0.1)
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
         finally:

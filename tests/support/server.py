@@ -32,9 +32,20 @@ class ServerProcess:
         environment = {**os.environ, **(env or {})}
         log = open(log_path, "wb")  # noqa: SIM115 - the process writes to it until stop()
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(port),
-             *args],
-            stdout=log, stderr=subprocess.STDOUT, env=environment,
+            [
+                sys.executable,
+                "-m",
+                "cli.main",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=environment,
             cwd=Path(__file__).resolve().parents[2],
         )
         server = cls(process, port, log_path)

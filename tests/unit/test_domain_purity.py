@@ -7,8 +7,19 @@ from pathlib import Path
 
 DOMAIN = Path(__file__).resolve().parents[2] / "domain"
 # Libraries that do I/O: none may be imported by the domain, directly or through a dependency.
-IO_LIBRARIES = ("litestar", "sqlalchemy", "aiosqlite", "asyncpg", "redis", "httpx", "uvicorn",
-                "alembic", "sqlite3", "requests", "aiohttp")
+IO_LIBRARIES = (
+    "litestar",
+    "sqlalchemy",
+    "aiosqlite",
+    "asyncpg",
+    "redis",
+    "httpx",
+    "uvicorn",
+    "alembic",
+    "sqlite3",
+    "requests",
+    "aiohttp",
+)
 # The domain's own imports are held to more: no sockets, no event loop, no JSON codec choice.
 FORBIDDEN = (*IO_LIBRARIES, "socket", "asyncio", "orjson", "subprocess", "os")
 
@@ -33,6 +44,7 @@ def test_importing_the_domain_loads_no_io_library():
         f"for m in {modules!r}: __import__(m)\n"
         f"print(sorted(n for n in {IO_LIBRARIES!r} if n in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, cwd=DOMAIN.parent)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=DOMAIN.parent
+    )
     assert result.stdout.strip() == "[]"

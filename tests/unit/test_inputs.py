@@ -17,10 +17,15 @@ def test_items_with_and_without_type_and_client_ids():
     items = normalise_input(
         [
             {"role": "developer", "content": "be brief"},
-            {"type": "message", "role": "user", "id": "msg_client", "content": [
-                {"type": "input_text", "text": "look"},
-                {"type": "input_image", "image_url": "data:image/png;base64,AAAA"},
-            ]},
+            {
+                "type": "message",
+                "role": "user",
+                "id": "msg_client",
+                "content": [
+                    {"type": "input_text", "text": "look"},
+                    {"type": "input_image", "image_url": "data:image/png;base64,AAAA"},
+                ],
+            },
             {"role": "assistant", "content": "earlier answer"},
         ]
     )
@@ -74,8 +79,14 @@ def test_engine_request_maps_only_what_the_client_set():
         {
             "model": "m",
             "max_output_tokens": 50,
-            "text": {"format": {"type": "json_schema", "name": "out", "schema": {"type": "object"},
-                                "strict": True}},
+            "text": {
+                "format": {
+                    "type": "json_schema",
+                    "name": "out",
+                    "schema": {"type": "object"},
+                    "strict": True,
+                }
+            },
         }
     )
     engine = build_engine_request(request, [{"role": "user", "content": "x"}])

@@ -1,0 +1,123 @@
+"""The Chat Completions adapter against a local fake engine speaking vLLM's chunk format."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+
+from bench.fake_engine import FakeEngine
+from domain.engine import (
+    EngineRequest,
+    Finish,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+)
+from domain.errors import EngineError
+from tests.support.ports import free_port
+from worker.engines.openai_chat import OpenAIChatEngine, parse_model_map
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeEngine]:
+    async with FakeEngine(rate=0, tokens=12) as engine:
+        yield engine
+
+
+def _request(model: str = "m", **fields) -> EngineRequest:
+    return EngineRequest(model=model, messages=[{"role": "user", "content": "one two three"}],
+                         **fields)
+
+
+async def _collect(engine: OpenAIChatEngine, request: EngineRequest) -> list:
+    try:
+        return [chunk async for chunk in engine.stream(request)]
+    finally:
+        await engine.close()
+
+
+async def test_text_and_usage(fake: FakeEngine):
+    chunks = await _collect(OpenAIChatEngine([fake.base_url]), _request())
+    text = "".join(c.text for c in chunks if isinstance(c, TextDelta))
+    assert text.split() == ["one", "two", "three", "one", "two", "three"] * 2
+    finish = chunks[-1]
+    assert isinstance(finish, Finish) and finish.reason == "stop"
+    assert (finish.input_tokens, finish.output_tokens) == (3, 12)
+
+
+async def test_request_body_sends_one_token_cap(fake: FakeEngine):
+    engine = OpenAIChatEngine([fake.base_url], model_map=parse_model_map("m=served-model"))
+    request = _request(max_tokens=5, temperature=0.2,
+                       response_format={"type": "json_object"})
+    chunks = await _collect(engine, request)
+    [body] = fake.requests
+    assert body["model"] == "served-model"
+    assert body["max_tokens"] == 5 and "max_completion_tokens" not in body
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert body["response_format"] == {"type": "json_object"} and body["temperature"] == 0.2
+    assert "top_p" not in body  # unset by the client: the engine's defaults apply
+    assert chunks[-1].reason == "length" and chunks[-1].output_tokens == 5
+
+
+async def test_reasoning_content_is_not_doubled(fake: FakeEngine):
+    chunks = await _collect(OpenAIChatEngine([fake.base_url]), _request("fake-reasoning"))
+    reasoning = [c.text for c in chunks if isinstance(c, ReasoningDelta)]
+    assert len(reasoning) == 8 and reasoning[0] == "think0"
+    first_text = next(i for i, c in enumerate(chunks) if isinstance(c, TextDelta))
+    assert all(isinstance(c, ReasoningDelta) for c in chunks[:first_text])
+
+
+async def test_tool_call_fragments(fake: FakeEngine):
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {}}}]
+    chunks = await _collect(OpenAIChatEngine([fake.base_url]), _request("fake-tools", tools=tools))
+    calls = [c for c in chunks if isinstance(c, ToolCallDelta)]
+    assert calls[0].name == "lookup" and calls[0].call_id
+    assert orjson.loads("".join(c.arguments for c in calls)) == {"city": "Paris"}
+    assert chunks[-1].reason == "tool_calls"
+
+
+async def test_content_filter_finish(fake: FakeEngine):
+    chunks = await _collect(OpenAIChatEngine([fake.base_url]), _request("fake-refusal"))
+    assert chunks[-1].reason == "content_filter"
+    assert not any(isinstance(c, RefusalDelta) for c in chunks)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [("fake-error", "HTTP 500"), ("fake-400", "HTTP 400"), ("fake-midstream-error", "")],
+)
+async def test_engine_errors_raise(fake: FakeEngine, model: str, message: str):
+    with pytest.raises(EngineError) as info:
+        await _collect(OpenAIChatEngine([fake.base_url]), _request(model))
+    assert message in info.value.message
+
+
+async def test_silence_past_the_read_timeout(fake: FakeEngine):
+    engine = OpenAIChatEngine([fake.base_url], read_timeout=0.3)
+    with pytest.raises(EngineError) as info:
+        await _collect(engine, _request("fake-hang"))
+    assert "sent nothing" in info.value.message
+
+
+async def test_connection_refused():
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(EngineError) as info:
+        await _collect(OpenAIChatEngine([url], connect_timeout=1), _request())
+    assert "Could not connect" in info.value.message
+
+
+async def test_requests_rotate_over_engine_urls():
+    async with FakeEngine(tokens=2) as a, FakeEngine(tokens=2) as b:
+        engine = OpenAIChatEngine([a.base_url, b.base_url])
+        for _ in range(4):
+            [c async for c in engine.stream(_request())]
+        await engine.close()
+        assert (len(a.requests), len(b.requests)) == (2, 2)
+
+
+def test_model_map_parsing():
+    assert parse_model_map("gpt-4o=Qwen/Qwen3-8B, *=fallback,,bad") == {
+        "gpt-4o": "Qwen/Qwen3-8B", "*": "fallback"}
