@@ -117,7 +117,8 @@ class LevelResult:
         line = (
             f"C={self.concurrency:<4} {self.deltas_per_s:>10,.0f} deltas/s  "
             f"TTFT p50 {self.ttft_ms(50):7.1f} ms  p99 {self.ttft_ms(99):7.1f} ms  "
-            f"gap p99 {self.gap_ms(99):6.2f} ms  streams ok {self.ok} failed {self.failed}"
+            f"gap p99 {self.gap_ms(99):6.2f} ms  max {self.gaps.max() * 1000:7.2f} ms  "
+            f"streams ok {self.ok} failed {self.failed}"
         )
         if self.errors:
             line += "  errors: " + ", ".join(f"{e} x{n}" for e, n in self.errors.most_common(3))

@@ -43,6 +43,11 @@ class Gaps:
             return 0.0 if rank else float("nan")
         return sorted(self.nonzero)[rank - self.zeros - 1]
 
+    def max(self) -> float:
+        if not len(self):
+            return float("nan")
+        return max(self.nonzero, default=0.0)
+
 
 def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile of unsorted values, p in [0, 100]; NaN when empty."""
