@@ -57,8 +57,11 @@ async def produce(writer: EventWriter, response_id: str, words: int, pause: floa
     builder = ResponseBuilder(new_response(response_id, request, 1))
     builder.start()
     first = encode(builder.drain())
-    writer.add(response_id, first, create=NewResponse(response_id, "o", "m", "in_progress", False,
-                                                      b"{}", 1, []))
+    writer.add(
+        response_id,
+        first,
+        create=NewResponse(response_id, "o", "m", "in_progress", False, b"{}", 1, []),
+    )
     produced = [e.data for e in first]
     for i in range(words):
         builder.text(f" w{i}")
@@ -100,7 +103,7 @@ async def test_readers_joining_anywhere_get_exactly_the_rest(store, writer_on): 
     assert bus.dropped > 0
     for cursor, reader in readers:
         received = await asyncio.wait_for(reader, 20)
-        assert received == produced[cursor + 1:], f"reader from {cursor}"
+        assert received == produced[cursor + 1 :], f"reader from {cursor}"
 
 
 async def test_a_lagging_reader_catches_up_from_the_store(store, writer_on):  # type: ignore[no-untyped-def]
@@ -111,7 +114,9 @@ async def test_a_lagging_reader_catches_up_from_the_store(store, writer_on):  # 
     await writer.flushed()
     assert subscription.lagged  # the two-batch queue overflowed while nobody read
     received = []
-    async for events in follow(store, subscription, "resp_lag", -1, replay_first=False, idle_s=0.05):
+    async for events in follow(
+        store, subscription, "resp_lag", -1, replay_first=False, idle_s=0.05
+    ):
         received += [e.data for e in events or []]
     await subscription.close()
     assert received == produced
@@ -124,7 +129,8 @@ async def test_a_finished_response_replays_and_ends(store, writer_on):  # type: 
     await writer.flushed()
     assert await asyncio.wait_for(read_all(store, bus, "resp_done", -1), 10) == produced
     assert await asyncio.wait_for(read_all(store, bus, "resp_done", len(produced) - 2), 10) == [
-        produced[-1]]
+        produced[-1]
+    ]
 
 
 async def test_following_a_deleted_response_ends(store, writer_on):  # type: ignore[no-untyped-def]
@@ -133,8 +139,11 @@ async def test_following_a_deleted_response_ends(store, writer_on):  # type: ign
     request = parse_create_request({"model": "m"})
     builder = ResponseBuilder(new_response("resp_gone", request, 1))
     builder.start()
-    writer.add("resp_gone", encode(builder.drain()),
-               create=NewResponse("resp_gone", "o", "m", "in_progress", False, b"{}", 1, []))
+    writer.add(
+        "resp_gone",
+        encode(builder.drain()),
+        create=NewResponse("resp_gone", "o", "m", "in_progress", False, b"{}", 1, []),
+    )
     await writer.flushed()
     reader = asyncio.create_task(read_all(store, bus, "resp_gone", -1))
     await asyncio.sleep(0.1)
