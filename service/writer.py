@@ -124,6 +124,8 @@ class EventWriter:
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+            # A synchronous store (SQLite) never yielded: let producers and readers run.
+            await asyncio.sleep(0)
 
     async def _commit(self, batches: list[AppendBatch]) -> set[str]:
         delay = 0.05

@@ -1,11 +1,17 @@
-"""Database URLs and async engines: SQLite (WAL, one writer) or PostgreSQL (asyncpg)."""
+"""Database URLs and engines: SQLite (WAL, one writer) or PostgreSQL (asyncpg)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import sqlite3
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event, pool
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+log = logging.getLogger("responsed.storage")
 
 
 def normalise_url(url: str) -> str:
@@ -28,8 +34,8 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _sqlite_pragmas(engine: Engine, *, writer: bool) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
         # Let SQLAlchemy's begin event decide how transactions open (below).
         dbapi_conn.isolation_level = None
@@ -37,23 +43,82 @@ def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=10000")
+        if writer:
+            # Checkpoints (and their fsync) run in a thread instead: see SqliteCheckpointer.
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
         # Writers take the lock up front so they never fail to upgrade a read lock mid-way.
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
-def create_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
-    """(writer, reader). SQLite gets a single-connection writer and a separate reader pool."""
+def sqlite_writer(url: str) -> Engine:
+    """The one SQLite writer connection, used synchronously on the event loop's thread.
+
+    SQLite in WAL mode with synchronous=NORMAL commits without an fsync, so a batch of a
+    thousand events takes a few milliseconds of plain CPU. Run in aiosqlite's thread instead,
+    every step of it waits for the GIL held by a busy event loop, and a flush stretched to
+    hundreds of milliseconds under load (measured: 25 µs/event against about 3 µs/event here).
+    """
+    sync_url = url.replace("sqlite+aiosqlite://", "sqlite://", 1)
+    engine = create_engine(sync_url, poolclass=pool.StaticPool)
+    _sqlite_pragmas(engine, writer=True)
+    return engine
+
+
+class SqliteCheckpointer:
+    """Copies the WAL back into the database from a thread, off the event loop.
+
+    A checkpoint ends with an fsync; run by the writer itself (SQLite's default) it cost about
+    a third of every flush's time. PASSIVE never blocks the writer or readers.
+    """
+
+    def __init__(self, url: str, interval_s: float = 0.5) -> None:
+        self._path = url.split(":///", 1)[1]
+        self._interval = interval_s
+        self._task: asyncio.Task[None] | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._conn = sqlite3.connect(self._path, check_same_thread=False,
+                                         isolation_level=None)
+            self._conn.execute("PRAGMA busy_timeout=10000")
+            self._task = asyncio.create_task(self._run(), name="sqlite-checkpointer")
+
+    def checkpoint(self) -> None:
+        assert self._conn is not None
+        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await asyncio.to_thread(self.checkpoint)
+            except sqlite3.Error:
+                log.warning("WAL checkpoint failed", exc_info=True)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._conn is not None:
+            await asyncio.to_thread(self.checkpoint)
+            self._conn.close()
+            self._conn = None
+
+
+def create_engines(url: str) -> tuple[AsyncEngine | Engine, AsyncEngine]:
+    """(writer, reader). SQLite gets a synchronous single-connection writer (see above)."""
     url = normalise_url(url)
     if is_sqlite(url):
-        writer = create_async_engine(url, pool_size=1, max_overflow=0)
         reader = create_async_engine(url, pool_size=8, max_overflow=8)
-        _sqlite_pragmas(writer, writer=True)
-        _sqlite_pragmas(reader, writer=False)
-        return writer, reader
+        _sqlite_pragmas(reader.sync_engine, writer=False)
+        return sqlite_writer(url), reader
     writer = create_async_engine(url, pool_size=4, max_overflow=4, pool_pre_ping=True)
     reader = create_async_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
     return writer, reader

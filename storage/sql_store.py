@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ports import AppendBatch, ResponseRecord, StoredEvent
+from storage.database import SqliteCheckpointer
 from storage.tables import response_events, response_input_items, responses
+
+T = TypeVar("T")
 
 _RECORD_COLUMNS = (
     responses.c.id,
@@ -22,113 +26,145 @@ _RECORD_COLUMNS = (
     responses.c.snapshot,
     responses.c.request,
 )
+_PLACEHOLDERS = {"qmark": "?, ?, ?, ?, ?", "numeric_dollar": "$1, $2, $3, $4, $5"}
 
 
-def _fence_statement(batches: Sequence[AppendBatch]) -> tuple[str, dict[str, object]]:
+def _fence_statement(batches: Sequence[AppendBatch], style: str) -> str:
     """One UPDATE for the whole flush: advance last_seq where (epoch, last_seq) still match.
 
     RETURNING names the rows that moved; any batch not named was fenced out. A single statement
-    matters: a flush carries many responses and each statement is a round trip.
+    matters: a flush carries many responses and each statement is a round trip. Positional
+    driver parameters: SQLAlchemy's text() would re-parse the statement on every flush.
     """
-    rows, params = [], {}
-    for i, batch in enumerate(batches):
-        rows.append(
-            f"(:id{i}, CAST(:ep{i} AS INTEGER), CAST(:ex{i} AS INTEGER), CAST(:ls{i} AS INTEGER))"
-        )
-        params[f"id{i}"] = batch.response_id
-        params[f"ep{i}"] = batch.epoch
-        params[f"ex{i}"] = batch.expected_last_seq
-        params[f"ls{i}"] = batch.last_seq
-    sql = (
-        f"WITH v(id, epoch, expected, new_seq) AS (VALUES {', '.join(rows)}) "
-        "UPDATE responses SET last_seq = v.new_seq, updated_at = :now FROM v "
+    count = 4 * len(batches) + 1
+    marks = ["?"] * count if style == "qmark" else [f"${i}" for i in range(1, count + 1)]
+    rows = ", ".join(
+        f"({marks[i]}, CAST({marks[i + 1]} AS INTEGER), CAST({marks[i + 2]} AS INTEGER), "
+        f"CAST({marks[i + 3]} AS INTEGER))"
+        for i in range(0, count - 1, 4)
+    )
+    now = marks[-1]
+    return (
+        f"WITH v(id, epoch, expected, new_seq) AS (VALUES {rows}) "
+        f"UPDATE responses SET last_seq = v.new_seq, updated_at = {now} FROM v "
         "WHERE responses.id = v.id AND responses.epoch = v.epoch "
         "AND responses.last_seq = v.expected RETURNING responses.id"
     )
-    return sql, params
+
+
+def _create_rows(conn: Connection, batches: Sequence[AppendBatch], now: float) -> None:
+    creates = [b.create for b in batches if b.create is not None]
+    if not creates:
+        return
+    conn.execute(
+        insert(responses),
+        [
+            {
+                "id": c.id,
+                "owner": c.owner,
+                "status": c.status,
+                "model": c.model,
+                "background": c.background,
+                "request": c.request,
+                "last_seq": -1,
+                "epoch": 0,
+                "cancel_requested": False,
+                "created_at": c.created_at,
+                "updated_at": now,
+            }
+            for c in creates
+        ],
+    )
+    items = [
+        {
+            "response_id": c.id,
+            "position": position,
+            "item_id": item["id"],
+            "data": orjson.dumps(item),
+        }
+        for c in creates
+        for position, item in enumerate(c.input_items)
+    ]
+    if items:
+        conn.execute(insert(response_input_items), items)
+
+
+def _append(conn: Connection, batches: Sequence[AppendBatch], now: float) -> set[str]:
+    _create_rows(conn, batches, now)
+    params: list[object] = []
+    for b in batches:
+        params += (b.response_id, b.epoch, b.expected_last_seq, b.last_seq)
+    params.append(now)
+    style = conn.dialect.paramstyle
+    moved = {
+        row[0] for row in conn.exec_driver_sql(_fence_statement(batches, style), tuple(params))
+    }
+    rows = [
+        (b.response_id, e.seq, e.type, e.data, now)
+        for b in batches
+        if b.response_id in moved
+        for e in b.events
+    ]
+    if rows:
+        # Straight to the driver's executemany: per-row parameter processing in SQLAlchemy
+        # would be most of a flush's cost.
+        conn.exec_driver_sql(
+            "INSERT INTO response_events (response_id, seq, type, data, created_at) "
+            f"VALUES ({_PLACEHOLDERS[style]})",
+            rows,
+        )
+    for b in batches:
+        if b.final is not None and b.response_id in moved:
+            conn.execute(
+                update(responses)
+                .where(responses.c.id == b.response_id)
+                .values(
+                    status=b.final.status,
+                    snapshot=b.final.snapshot,
+                    completed_at=b.final.completed_at,
+                    worker=None,
+                    lease_until=None,
+                )
+            )
+    return {b.response_id for b in batches} - moved
+
+
+def _delete(conn: Connection, response_id: str) -> bool:
+    conn.execute(delete(response_events).where(response_events.c.response_id == response_id))
+    conn.execute(
+        delete(response_input_items).where(response_input_items.c.response_id == response_id)
+    )
+    return conn.execute(delete(responses).where(responses.c.id == response_id)).rowcount > 0
 
 
 class SqlEventStore:
-    def __init__(self, writer: AsyncEngine, reader: AsyncEngine) -> None:
+    """Writes go through one writer engine, with the same statements for both databases:
+    synchronous for SQLite (see storage.database.sqlite_writer), asyncpg for PostgreSQL.
+    Reads use an async pool."""
+
+    def __init__(self, writer: AsyncEngine | Engine, reader: AsyncEngine) -> None:
         self._writer = writer
         self._reader = reader
+        self._checkpointer = (
+            SqliteCheckpointer(str(writer.url)) if isinstance(writer, Engine) else None
+        )
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        if isinstance(self._writer, AsyncEngine):
+            async with self._writer.begin() as conn:
+                return await conn.run_sync(fn, *args)
+        if self._checkpointer is not None:
+            self._checkpointer.start()
+        with self._writer.begin() as conn:
+            return fn(conn, *args)
 
     async def append(self, batches: Sequence[AppendBatch]) -> set[str]:
         if not batches:
             return set()
-        now = time.time()
-        async with self._writer.begin() as conn:
-            creates = [b.create for b in batches if b.create is not None]
-            if creates:
-                await conn.execute(
-                    insert(responses),
-                    [
-                        {
-                            "id": c.id,
-                            "owner": c.owner,
-                            "status": c.status,
-                            "model": c.model,
-                            "background": c.background,
-                            "request": c.request,
-                            "last_seq": -1,
-                            "epoch": 0,
-                            "cancel_requested": False,
-                            "created_at": c.created_at,
-                            "updated_at": now,
-                        }
-                        for c in creates
-                    ],
-                )
-                items = [
-                    {
-                        "response_id": c.id,
-                        "position": position,
-                        "item_id": item["id"],
-                        "data": orjson.dumps(item),
-                    }
-                    for c in creates
-                    for position, item in enumerate(c.input_items)
-                ]
-                if items:
-                    await conn.execute(insert(response_input_items), items)
-            sql, params = _fence_statement(batches)
-            params["now"] = now
-            moved = {row[0] for row in await conn.execute(text(sql), params)}
-            fenced = {b.response_id for b in batches} - moved
-            rows = [
-                {
-                    "response_id": b.response_id,
-                    "seq": e.seq,
-                    "type": e.type,
-                    "data": e.data,
-                    "created_at": now,
-                }
-                for b in batches
-                if b.response_id in moved
-                for e in b.events
-            ]
-            if rows:
-                await conn.execute(insert(response_events), rows)
-            for b in batches:
-                if b.final is not None and b.response_id in moved:
-                    await conn.execute(
-                        update(responses)
-                        .where(responses.c.id == b.response_id)
-                        .values(
-                            status=b.final.status,
-                            snapshot=b.final.snapshot,
-                            completed_at=b.final.completed_at,
-                            worker=None,
-                            lease_until=None,
-                        )
-                    )
-        return fenced
+        return await self._write(_append, batches, time.time())
 
-    async def set_status(self, response_id: str, status: str) -> None:
-        async with self._writer.begin() as conn:
-            await conn.execute(
-                update(responses).where(responses.c.id == response_id).values(status=status)
-            )
+    async def delete(self, response_id: str) -> bool:
+        return await self._write(_delete, response_id)
 
     async def read_events(self, response_id: str, after: int, limit: int) -> list[StoredEvent]:
         query = (
@@ -174,19 +210,6 @@ class SqlEventStore:
             data = [bytes(row[0]) for row in result]
         return data[:limit], len(data) > limit
 
-    async def delete(self, response_id: str) -> bool:
-        async with self._writer.begin() as conn:
-            await conn.execute(
-                delete(response_events).where(response_events.c.response_id == response_id)
-            )
-            await conn.execute(
-                delete(response_input_items).where(
-                    response_input_items.c.response_id == response_id
-                )
-            )
-            result = await conn.execute(delete(responses).where(responses.c.id == response_id))
-        return result.rowcount > 0
-
     async def unfinished(self) -> list[ResponseRecord]:
         async with self._reader.connect() as conn:
             result = await conn.execute(
@@ -194,22 +217,17 @@ class SqlEventStore:
             )
             return [_record(row) for row in result]
 
-    async def count_events(self, response_id: str) -> int:
-        async with self._reader.connect() as conn:
-            return int(
-                (
-                    await conn.execute(
-                        select(func.count()).where(response_events.c.response_id == response_id)
-                    )
-                ).scalar_one()
-            )
-
     async def close(self) -> None:
-        await self._writer.dispose()
+        if self._checkpointer is not None:
+            await self._checkpointer.stop()
+        if isinstance(self._writer, AsyncEngine):
+            await self._writer.dispose()
+        else:
+            self._writer.dispose()
         await self._reader.dispose()
 
 
-def _record(row) -> ResponseRecord:  # type: ignore[no-untyped-def]
+def _record(row: Any) -> ResponseRecord:
     return ResponseRecord(
         id=row[0],
         owner=row[1],

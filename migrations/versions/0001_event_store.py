@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("type", sa.String(80), nullable=False),
         sa.Column("data", sa.LargeBinary, nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "response_input_items",

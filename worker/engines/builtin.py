@@ -16,7 +16,6 @@ from domain.engine import Chunk, EngineRequest, Finish, ReasoningDelta, RefusalD
 from domain.errors import EngineError
 
 _EMPTY_PROMPT_REPLY = "Hello! Send me a message and I will echo it back."
-_YIELD_EVERY = 16  # at full speed, let other streams run now and then
 
 
 def _text(content: Any) -> str:
@@ -62,8 +61,6 @@ class BuiltinEngine:
                 delay = start + emitted * self._interval - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            elif emitted % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)
             emitted += 1
             yield chunk
         yield Finish(
