@@ -13,6 +13,7 @@ from domain.errors import InvalidRequest
 
 Item = dict[str, Any]
 ROLES = ("user", "system", "developer", "assistant")
+MAX_ITEM_ID = 256
 _INPUT_PART_TYPES = ("input_text", "input_image", "input_file", "output_text", "refusal", "text")
 # Items a client may send back from an earlier turn; kept verbatim and converted for the engine.
 _PASSTHROUGH_TYPES = (
@@ -79,6 +80,20 @@ def _normalise_part(part: Any, role: str, param: str) -> dict[str, Any]:
     return dict(part)  # input_file: kept as sent
 
 
+def _item_id(item: dict[str, Any], param: str, prefix: str) -> str:
+    """Client-made ids are kept as opaque text; items without one get ours."""
+    item_id = item.get("id")
+    if item_id is None or item_id == "":
+        return ids.new_id(prefix)
+    if not isinstance(item_id, str):
+        raise _invalid(f"Invalid type for '{param}.id': expected a string.", f"{param}.id",
+                       "invalid_type")
+    if "\x00" in item_id or len(item_id) > MAX_ITEM_ID:
+        raise _invalid(f"Invalid '{param}.id': at most {MAX_ITEM_ID} characters, no NUL.",
+                       f"{param}.id")
+    return item_id
+
+
 def _normalise_message(item: dict[str, Any], param: str) -> Item:
     role = item.get("role")
     if role not in ROLES:
@@ -103,9 +118,8 @@ def _normalise_message(item: dict[str, Any], param: str) -> Item:
             f"{param}.content",
             "invalid_type",
         )
-    item_id = item.get("id")
     return {
-        "id": item_id if isinstance(item_id, str) and item_id else ids.new_id(ids.MESSAGE),
+        "id": _item_id(item, param, ids.MESSAGE),
         "type": "message",
         "role": role,
         "content": parts,
@@ -129,8 +143,7 @@ def normalise_input(value: str | list[Any]) -> list[Item]:
             items.append(_normalise_message(raw, param))
         elif kind in _PASSTHROUGH_TYPES:
             item = dict(raw)
-            if not isinstance(item.get("id"), str):
-                item["id"] = ids.new_id(ids.FUNCTION_CALL if "call" in kind else ids.MESSAGE)
+            item["id"] = _item_id(raw, param, ids.FUNCTION_CALL if "call" in kind else ids.MESSAGE)
             items.append(item)
         # Unknown item types are ignored, as protocol.md asks.
     return items

@@ -74,6 +74,15 @@ class CreateResponse(BaseModel):
     previous_response_id: str | None = None
     conversation: str | dict[str, Any] | None = None
 
+    @field_validator("model", "previous_response_id", "user", "safety_identifier",
+                     "prompt_cache_key")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # NUL cannot be stored in a PostgreSQL text column; no real value contains one.
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
     @field_validator("metadata")
     @classmethod
     def _metadata_limits(cls, value: dict[str, str] | None) -> dict[str, str] | None:

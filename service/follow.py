@@ -64,7 +64,9 @@ async def follow(
         last_sent = time.monotonic()
 
     while True:
-        batch = await subscription.get(idle_s)
+        # Wake up for whichever comes first: a store re-read or a keep-alive.
+        wait = min(idle_s, max(0.0, keepalive_s - (time.monotonic() - last_sent)))
+        batch = await subscription.get(wait)
         events: list[StoredEvent] = []
         if batch is not None and batch.events and not subscription.lagged:
             if batch.events[0].seq > cursor + 1 and store is not None:

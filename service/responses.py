@@ -14,7 +14,14 @@ from domain.builder import ResponseBuilder
 from domain.engine import build_engine_request
 from domain.errors import InvalidRequest, NotFound
 from domain.inputs import normalise_input, to_chat_messages
-from domain.ports import Bus, EventStore, NewResponse, StoredEvent, Subscription
+from domain.ports import (
+    Bus,
+    EventStore,
+    NewResponse,
+    ResponseRecord,
+    StoredEvent,
+    Subscription,
+)
 from domain.request import CreateResponse, parse_create_request
 from domain.response import TERMINAL_EVENTS, fold, new_response
 from service.follow import follow
@@ -156,7 +163,9 @@ class ResponsesService:
         raise RuntimeError("the event stream ended without a terminal event")
 
     # -- read -----------------------------------------------------------------------------------
-    async def _record(self, response_id: str, owner: str):  # type: ignore[no-untyped-def]
+    async def _record(self, response_id: str, owner: str) -> ResponseRecord:
+        if "\x00" in response_id:  # no stored id has one, and PostgreSQL rejects it in queries
+            raise NotFound.response(response_id.replace("\x00", ""))
         record = await self._store.get(response_id)
         if record is None or record.owner != owner:
             raise NotFound.response(response_id)
@@ -191,6 +200,9 @@ class ResponsesService:
         self, response_id: str, owner: str, *, after: str | None, limit: int, order: str
     ) -> dict[str, Any]:
         await self._record(response_id, owner)
+        if after is not None and "\x00" in after:
+            raise InvalidRequest("Invalid 'after': no such item.", param="after",
+                                 code="invalid_value")
         data, has_more = await self._store.input_items(
             response_id, after=after, limit=limit, descending=order == "desc"
         )

@@ -138,9 +138,16 @@ class EventWriter:
                 log.warning("append failed, retrying in %.2fs", delay, exc_info=True)
                 await asyncio.sleep(delay)
                 delay *= 2
-        # The store keeps refusing these events: stop their writers rather than wedge every run.
-        log.error("dropping %d batches after %d failed attempts", len(batches), _RETRIES)
-        return {b.response_id for b in batches}
+        # Still refused: find the batches the store rejects, so the others are not lost with them.
+        fenced: set[str] = set()
+        for batch in batches:
+            try:
+                fenced |= await self._store.append([batch])
+            except Exception:
+                log.error("dropping the events of %s: the store refuses them",
+                          batch.response_id, exc_info=True)
+                fenced.add(batch.response_id)
+        return fenced
 
     def _release_waiters(self) -> None:
         waiters, self._waiters = self._waiters, []

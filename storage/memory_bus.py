@@ -33,10 +33,17 @@ class MemorySubscription:
         self._queue.put_nowait(None)  # wake the reader so it notices the lag at once
 
     async def get(self, timeout: float) -> Batch | None:
+        if not self._queue.empty():  # the common case under load: no timer, no task switch
+            return self._queue.get_nowait()
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
+            async with asyncio.timeout(timeout):
+                return await self._queue.get()
         except TimeoutError:
             return None
+
+    def get_nowait(self) -> Batch | None:
+        """The next batch if one is already queued."""
+        return None if self._queue.empty() else self._queue.get_nowait()
 
     def reset_lag(self) -> None:
         """Called after the reader caught up from the store: deliver live batches again."""

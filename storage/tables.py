@@ -19,15 +19,15 @@ responses = Table(
     "responses",
     metadata,
     Column("id", String(80), primary_key=True),
-    Column("owner", String(200), nullable=False),
+    Column("owner", String, nullable=False),
     Column("status", String(20), nullable=False),
-    Column("model", String(200), nullable=False),
+    Column("model", String, nullable=False),
     Column("background", Boolean, nullable=False, default=False),
     Column("request", LargeBinary, nullable=False),
     # Fencing: one writer owns the log; it appends only while epoch and last_seq match.
     Column("last_seq", Integer, nullable=False, default=-1),
     Column("epoch", Integer, nullable=False, default=0),
-    Column("worker", String(200), nullable=True),
+    Column("worker", String, nullable=True),
     Column("lease_until", Float, nullable=True),
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("snapshot", LargeBinary, nullable=True),
@@ -55,7 +55,7 @@ response_input_items = Table(
     metadata,
     Column("response_id", String(80), primary_key=True),
     Column("position", Integer, primary_key=True),
-    Column("item_id", String(200), nullable=False),
+    Column("item_id", String, nullable=False),
     Column("data", LargeBinary, nullable=False),
 )
 Index(

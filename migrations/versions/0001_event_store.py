@@ -18,14 +18,14 @@ def upgrade() -> None:
     op.create_table(
         "responses",
         sa.Column("id", sa.String(80), primary_key=True),
-        sa.Column("owner", sa.String(200), nullable=False),
+        sa.Column("owner", sa.String, nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("model", sa.String(200), nullable=False),
+        sa.Column("model", sa.String, nullable=False),
         sa.Column("background", sa.Boolean, nullable=False),
         sa.Column("request", sa.LargeBinary, nullable=False),
         sa.Column("last_seq", sa.Integer, nullable=False),
         sa.Column("epoch", sa.Integer, nullable=False),
-        sa.Column("worker", sa.String(200), nullable=True),
+        sa.Column("worker", sa.String, nullable=True),
         sa.Column("lease_until", sa.Float, nullable=True),
         sa.Column("cancel_requested", sa.Boolean, nullable=False),
         sa.Column("snapshot", sa.LargeBinary, nullable=True),
@@ -48,7 +48,7 @@ def upgrade() -> None:
         "response_input_items",
         sa.Column("response_id", sa.String(80), primary_key=True),
         sa.Column("position", sa.Integer, primary_key=True),
-        sa.Column("item_id", sa.String(200), nullable=False),
+        sa.Column("item_id", sa.String, nullable=False),
         sa.Column("data", sa.LargeBinary, nullable=False),
     )
     op.create_index(

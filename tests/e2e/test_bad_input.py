@@ -148,3 +148,37 @@ def test_health_and_docs(http: httpx.Client):
     assert schema.status_code == 200
     assert "/v1/responses" in schema.json()["paths"]
     assert http.get("/docs/swagger").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "m\u0000x", "input": "hi"}, "model"),
+        ({"model": "m", "input": [{"role": "user", "content": "x", "id": "msg_\u0000"}]},
+         "input[0].id"),
+        ({"model": "m", "input": [{"role": "user", "content": "x", "id": "m" * 300}]},
+         "input[0].id"),
+        ({"model": "m", "input": [{"role": "user", "content": "x", "id": 5}]}, "input[0].id"),
+    ],
+)
+def test_values_the_database_cannot_hold_are_rejected(http: httpx.Client, body: dict, param: str):
+    assert _error(http.post("/v1/responses", json=body), 400)["param"] == param
+
+
+def test_nul_in_ids_and_cursors(http: httpx.Client):
+    _error(http.get("/v1/responses/resp_%00x"), 404)
+    _error(http.get("/v1/responses/resp_%00x/input_items"), 404)
+    created = http.post("/v1/responses", json={"model": "m", "input": "x"}).json()
+    _error(http.get(f"/v1/responses/{created['id']}/input_items?after=%00"), 400)
+
+
+def test_long_names_and_texts_are_stored(http: httpx.Client):
+    model = "org/" + "m" * 400
+    body = {"model": model, "input": [{"role": "user", "content": "é" * 5000, "id": "i" * 256}],
+            "metadata": {"k": "v" * 512}}
+    created = http.post("/v1/responses", json=body)
+    assert created.status_code == 200, created.text
+    fetched = http.get(f"/v1/responses/{created.json()['id']}").json()
+    assert fetched["model"] == model and fetched["status"] == "completed"
+    items = http.get(f"/v1/responses/{fetched['id']}/input_items").json()["data"]
+    assert items[0]["id"] == "i" * 256
