@@ -11,8 +11,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
 from api.errors import on_http_exception, on_responsed_error, on_unexpected
-from api.routes import ResponsesController, healthz
+from api.routes import ResponsesController, healthz, prometheus_metrics, readyz
 from domain.errors import ResponsedError
+from service import metrics
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -24,13 +25,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = await Runtime.start(settings)
         app.state.runtime = runtime
+        metrics.gauge(
+            "responsed_responses_running",
+            "Runs in progress in this process.",
+            lambda: runtime.dispatcher.running,
+        )
         try:
             yield
         finally:
             await runtime.close()
 
     return Litestar(
-        route_handlers=[ResponsesController, healthz],
+        route_handlers=[ResponsesController, healthz, readyz, prometheus_metrics],
         lifespan=[lifespan],
         exception_handlers={
             ResponsedError: on_responsed_error,

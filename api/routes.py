@@ -11,6 +11,7 @@ from litestar.response import Stream
 
 from api import sse
 from domain.errors import InvalidRequest
+from service import metrics
 from service.runtime import Runtime
 
 JSON = "application/json"
@@ -109,6 +110,16 @@ class ResponsesController(Controller):
         )
         return _event_stream(events)
 
+    @post(
+        "/{response_id:str}/cancel",
+        status_code=200,
+        summary="Cancel a background response",
+        description="Queued or in-progress background responses end with status "
+        "`cancelled`; a repeated cancel answers the same object.",
+    )
+    async def cancel(self, response_id: str, state: State) -> Response[bytes]:
+        return _json(await _runtime(state).responses.cancel(response_id, _owner(state)))
+
     @delete("/{response_id:str}", status_code=200, summary="Delete a response")
     async def remove(self, response_id: str, state: State) -> Response[bytes]:
         return _json(await _runtime(state).responses.delete(response_id, _owner(state)))
@@ -130,10 +141,31 @@ class ResponsesController(Controller):
         return _json(page)
 
 
-@get("/healthz", summary="Liveness and storage check")
+@get("/healthz", summary="Liveness, with each dependency's state")
 async def healthz(state: State) -> Response[bytes]:
     runtime = _runtime(state)
-    await runtime.store.get("resp_healthcheck")  # a round trip to the database
+    checks = await runtime.ready()
     return _json(
-        {"status": "ok", "engine": runtime.settings.engine, "running": runtime.dispatcher.running}
+        {
+            "status": "ok",
+            "role": runtime.role,
+            "engine": runtime.settings.engine,
+            "running": runtime.dispatcher.running,
+            "dependencies": checks,
+        }
     )
+
+
+@get("/readyz", summary="Readiness: 200 when every dependency answers, else 503")
+async def readyz(state: State) -> Response[bytes]:
+    checks = await _runtime(state).ready()
+    ready = all(checks.values())
+    return _json(
+        {"status": "ready" if ready else "unavailable", "dependencies": checks},
+        status=200 if ready else 503,
+    )
+
+
+@get("/metrics", summary="Prometheus metrics", media_type="text/plain; version=0.0.4")
+async def prometheus_metrics() -> Response[str]:
+    return Response(metrics.render(), media_type="text/plain; version=0.0.4")

@@ -52,6 +52,28 @@ def _serve(settings: Settings) -> None:
     )
 
 
+def _worker(settings: Settings) -> None:
+    import signal
+
+    import uvloop
+
+    from service.runtime import Runtime
+
+    async def run() -> None:
+        runtime = await Runtime.start(settings, worker=True)
+        assert runtime.worker is not None
+        logging.getLogger("responsed").info("worker %s started", runtime.worker.name)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await runtime.close()  # hands running responses over to the other workers
+
+    gc.set_threshold(100_000, 50, 100)
+    uvloop.run(run())
+
+
 def _migrate(settings: Settings) -> None:
     from storage.migrate import upgrade
 
@@ -65,6 +87,11 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the API server with its in-process worker")
     _add_setting_flags(serve, [f.name for f in fields(Settings)])
+    worker = commands.add_parser(
+        "worker", help="distributed mode: take jobs from Redis and generate responses")
+    _add_setting_flags(worker, [f.name for f in fields(Settings)
+                                if f.name not in ("host", "port", "max_body_bytes",
+                                                  "keepalive_s", "owner")])
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     _add_setting_flags(migrate, ["data_dir", "database_url", "log_level"])
     args = parser.parse_args(argv)
@@ -75,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.command == "serve":
             _serve(settings)
+        elif args.command == "worker":
+            _worker(settings)
         else:
             _migrate(settings)
     except ValueError as error:

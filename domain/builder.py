@@ -60,6 +60,21 @@ class ResponseBuilder:
         snapshot = {**self.response, "output": []}
         self._emit({"type": kind, "response": snapshot})
 
+    def continuable_text(self) -> str | None:
+        """The text streamed so far if a new engine run can simply continue it, else None.
+
+        That is the case while the output is at most one text message; a run cut off inside
+        reasoning or a tool call cannot be picked up mid-way by another engine request.
+        """
+        if self.output:
+            return None
+        item = self._item
+        if item is None:
+            return ""
+        if item["type"] == "message" and self._part == "output_text" and len(item["content"]) == 1:
+            return "".join(self._chunks)
+        return None
+
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
         """response.created (and .queued for background runs), then in_progress unless queued."""

@@ -20,6 +20,9 @@ class EngineRequest:
     tool_choice: str | dict[str, Any] | None = None
     reasoning_effort: str | None = None
     user: str | None = None
+    # Continue this partial assistant reply instead of starting a new one (a run taken over
+    # after its worker died); vLLM's continue_final_message.
+    assistant_prefix: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

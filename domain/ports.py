@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -66,6 +66,14 @@ class ResponseRecord:
     request: bytes
 
 
+@dataclass(slots=True)
+class Claim:
+    """A worker's hold on a response: the epoch it now writes under."""
+
+    epoch: int
+    cancel_requested: bool
+
+
 class EventStore(Protocol):
     async def append(self, batches: Sequence[AppendBatch]) -> set[str]:
         """Commit the batches in one transaction; return the ids whose writer was fenced out."""
@@ -82,6 +90,16 @@ class EventStore(Protocol):
     async def delete(self, response_id: str) -> bool: ...
 
     async def unfinished(self) -> list[ResponseRecord]: ...
+
+    async def claim(self, response_id: str, worker: str, lease_s: float) -> Claim | None: ...
+
+    async def heartbeat(self, worker: str, ids: list[str], lease_s: float) -> dict[str, bool]: ...
+
+    async def request_cancel(self, response_id: str) -> bool: ...
+
+    async def release(self, worker: str) -> int: ...
+
+    async def stalled(self, enqueue_grace: float, limit: int = 100) -> list[str]: ...
 
     async def close(self) -> None: ...
 
@@ -117,6 +135,12 @@ class Bus(Protocol):
         ...
 
     async def publish(self, batch: Batch) -> None: ...
+
+    async def signal_cancel(self, response_id: str) -> None:
+        """Tell whichever process runs the response to stop it."""
+        ...
+
+    def on_cancel(self, handler: Callable[[str], None]) -> None: ...
 
     async def close(self) -> None: ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,10 +25,13 @@ from domain.ports import (
 )
 from domain.request import CreateResponse, parse_create_request
 from domain.response import TERMINAL_EVENTS, fold, new_response
+from service.dispatch import Dispatcher
 from service.follow import follow
 from service.writer import EventWriter
 from worker.job import Job
-from worker.runner import LocalDispatcher, encode
+from worker.runner import encode
+
+_CANCEL_WAIT_S = 30.0
 
 
 @dataclass(slots=True)
@@ -43,7 +47,7 @@ class ResponsesService:
         store: EventStore,
         bus: Bus,
         writer: EventWriter,
-        dispatcher: LocalDispatcher,
+        dispatcher: Dispatcher,
         *,
         keepalive_s: float = 15.0,
     ) -> None:
@@ -79,9 +83,8 @@ class ResponsesService:
         snapshot = dict(response)  # what a background POST answers, before the worker moves on
         job = Job(
             response_id,
-            response,
+            builder,
             build_engine_request(request, to_chat_messages(request.instructions, items)),
-            next_seq=builder.next_seq,
             persist=store,
         )
         follows = bool(request.stream) or not request.background
@@ -103,7 +106,7 @@ class ResponsesService:
             )
         else:
             await self._writer.publish_only(response_id, first_events, False)
-        self._dispatcher.submit(job)
+        await self._dispatcher.submit(job)
         events = None
         if subscription is not None:
             events = self._follow(subscription, response_id, -1, store=store, replay_first=False)
@@ -216,6 +219,33 @@ class ResponsesService:
             "last_id": last,
             "has_more": has_more,
         }
+
+    async def cancel(self, response_id: str, owner: str) -> bytes:
+        """Cancel a background response; answers the Response once it has ended."""
+        record = await self._record(response_id, owner)
+        if not record.background:
+            raise InvalidRequest("Cannot cancel a synchronous response.", param="response_id",
+                                 code="invalid_request")
+        if record.status not in ("queued", "in_progress"):
+            if record.status == "cancelled" and record.snapshot is not None:
+                return record.snapshot  # a repeated cancel answers the same object
+            raise InvalidRequest(f"Cannot cancel a response whose status is '{record.status}'.",
+                                 param="response_id", code="invalid_request")
+        subscription = await self._bus.subscribe(response_id)
+        await self._store.request_cancel(response_id)
+        await self._dispatcher.cancel(response_id)
+        events = self._follow(subscription, response_id, record.last_seq, store=True,
+                              replay_first=True)
+        try:
+            async with asyncio.timeout(_CANCEL_WAIT_S):
+                async for batch in events:
+                    if batch and batch[-1].type in TERMINAL_EVENTS:
+                        break
+        except TimeoutError:
+            pass  # its worker is slow to stop; the flag is set and the client sees the state
+        finally:
+            await events.aclose()
+        return await self.retrieve(response_id, owner)
 
     async def delete(self, response_id: str, owner: str) -> dict[str, Any]:
         record = await self._record(response_id, owner)

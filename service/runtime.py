@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from domain.ports import Bus, Engine
+from service.dispatch import Dispatcher, QueueDispatcher, process_name
 from service.recovery import fail_orphans
 from service.responses import ResponsesService
 from service.settings import Settings
@@ -13,10 +14,13 @@ from service.writer import EventWriter
 from storage.database import create_engines, is_sqlite
 from storage.memory_bus import MemoryBus
 from storage.migrate import upgrade
+from storage.redis_bus import RedisBus
+from storage.redis_jobs import RedisJobQueue
 from storage.sql_store import SqlEventStore
 from worker.engines.builtin import BuiltinEngine
 from worker.engines.openai_chat import OpenAIChatEngine, parse_model_map
 from worker.runner import LocalDispatcher, Runner
+from worker.service import WorkerService
 
 log = logging.getLogger("responsed")
 
@@ -37,35 +41,80 @@ def build_engine(settings: Settings) -> Engine:
 
 @dataclass
 class Runtime:
+    """Everything a process runs. Three shapes:
+    - embedded (`serve`, no Redis): API, in-process bus and the worker in one process;
+    - api (`serve --redis-url`): serves and fans out; stored responses go to the job queue;
+    - worker (`worker`): takes jobs and generates; no HTTP API.
+    """
+
     settings: Settings
+    role: str
     store: SqlEventStore
     bus: Bus
     writer: EventWriter
     engine: Engine
-    dispatcher: LocalDispatcher
+    dispatcher: Dispatcher
     responses: ResponsesService
+    jobs: RedisJobQueue | None = None
+    worker: WorkerService | None = None
 
     @classmethod
-    async def start(cls, settings: Settings) -> Runtime:
+    async def start(cls, settings: Settings, *, worker: bool = False) -> Runtime:
         url = settings.resolved_database_url
+        distributed = bool(settings.redis_url)
+        if worker and not distributed:
+            raise ValueError("a worker process needs --redis-url (and a shared database)")
         engine = build_engine(settings)
         if is_sqlite(url):
-            await upgrade(url)  # embedded mode migrates itself; PostgreSQL via `responsed migrate`
+            await upgrade(url)  # SQLite migrates itself; PostgreSQL via `responsed migrate`
         writer_db, reader_db = create_engines(url)
         store = SqlEventStore(writer_db, reader_db)
-        bus = MemoryBus()
+        bus: Bus = RedisBus(settings.redis_url) if distributed else MemoryBus()
         writer = EventWriter(store, bus)
         writer.start()
-        await fail_orphans(store, writer)
-        dispatcher = LocalDispatcher(Runner(engine, writer), settings.worker_concurrency)
+        runner = Runner(engine, writer)
+        local = LocalDispatcher(runner, settings.worker_concurrency)
+        jobs = RedisJobQueue(settings.redis_url) if distributed else None
+        dispatcher: Dispatcher = local
+        service = None
+        if not distributed:
+            role = "embedded"
+            await fail_orphans(store, writer)  # no run outlives this single process
+        elif worker:
+            role = "worker"
+            assert jobs is not None
+            service = WorkerService(
+                store, writer, bus, jobs, runner,
+                name=settings.worker_name or "worker-" + process_name(),
+                concurrency=settings.worker_concurrency, lease_s=settings.lease_s,
+                janitor_interval_s=settings.janitor_interval_s,
+                enqueue_grace_s=settings.enqueue_grace_s,
+            )
+            service.start()
+        else:
+            role = "api"
+            assert jobs is not None
+            dispatcher = QueueDispatcher(store, writer, bus, jobs, runner, local)
         responses = ResponsesService(
             store, bus, writer, dispatcher, keepalive_s=settings.keepalive_s
         )
-        return cls(settings, store, bus, writer, engine, dispatcher, responses)
+        return cls(settings, role, store, bus, writer, engine, dispatcher, responses, jobs,
+                   service)
+
+    async def ready(self) -> dict[str, bool]:
+        """Each dependency's state, for /readyz."""
+        checks = {"database": await self.store.ping()}
+        if isinstance(self.bus, RedisBus):
+            checks["redis"] = await self.bus.ping()
+        return checks
 
     async def close(self) -> None:
-        await self.dispatcher.close()  # running responses end with response.failed
+        if self.worker is not None:
+            await self.worker.close()  # hands running responses over to other workers
+        await self.dispatcher.close()  # local runs end with response.failed
         await self.writer.close()  # ...which is committed here
         await self.engine.close()
         await self.bus.close()
+        if self.jobs is not None and self.worker is not None:
+            await self.jobs.close()
         await self.store.close()

@@ -12,6 +12,7 @@ import asyncio
 import logging
 
 from domain.ports import AppendBatch, Batch, Bus, EventStore, Final, NewResponse, StoredEvent
+from service import metrics
 
 log = logging.getLogger("responsed.writer")
 
@@ -114,6 +115,8 @@ class EventWriter:
                     self._room.set()
             self.flushes += 1
             self.events_written += count
+            metrics.EVENTS_APPENDED.inc(count)
+            metrics.BATCH_EVENTS.observe(count)
             for batch in batches:
                 if batch.response_id in fenced:
                     self._fenced.add(batch.response_id)

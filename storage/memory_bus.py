@@ -7,12 +7,14 @@ publisher up: its queue is dropped and it is marked lagged, and it catches up fr
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 from domain.ports import Batch
 
 
 class MemorySubscription:
-    def __init__(self, bus: MemoryBus, response_id: str, maxsize: int) -> None:
+    def __init__(self, bus: Any, response_id: str, maxsize: int) -> None:
         self._bus = bus
         self.response_id = response_id
         self.lagged = False
@@ -57,6 +59,7 @@ class MemoryBus:
     def __init__(self, queue_size: int = 1024) -> None:
         self._queue_size = queue_size
         self._subscribers: dict[str, set[MemorySubscription]] = {}
+        self._cancel_handlers: list[Callable[[str], None]] = []
 
     async def subscribe(self, response_id: str, *, bounded: bool = True) -> MemorySubscription:
         subscription = MemorySubscription(self, response_id, self._queue_size if bounded else 0)
@@ -66,6 +69,13 @@ class MemoryBus:
     async def publish(self, batch: Batch) -> None:
         for subscription in self._subscribers.get(batch.response_id, ()):
             subscription._offer(batch)
+
+    async def signal_cancel(self, response_id: str) -> None:
+        for handler in self._cancel_handlers:
+            handler(response_id)
+
+    def on_cancel(self, handler: Callable[[str], None]) -> None:
+        self._cancel_handlers.append(handler)
 
     def subscriber_count(self, response_id: str) -> int:
         return len(self._subscribers.get(response_id, ()))

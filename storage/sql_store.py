@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.ports import AppendBatch, ResponseRecord, StoredEvent
+from domain.ports import AppendBatch, Claim, ResponseRecord, StoredEvent
 from storage.database import SqliteCheckpointer
 from storage.tables import response_events, response_input_items, responses
 
@@ -137,6 +137,73 @@ def _delete(conn: Connection, response_id: str) -> bool:
     return conn.execute(delete(responses).where(responses.c.id == response_id)).rowcount > 0
 
 
+_RUNNING = ("queued", "in_progress")
+
+
+def _claim(
+    conn: Connection, response_id: str, worker: str, lease_until: float, now: float
+) -> Claim | None:
+    row = conn.execute(
+        update(responses)
+        .where(
+            responses.c.id == response_id,
+            responses.c.status.in_(_RUNNING),
+            or_(responses.c.lease_until.is_(None), responses.c.lease_until < now),
+        )
+        .values(epoch=responses.c.epoch + 1, worker=worker, lease_until=lease_until, updated_at=now)
+        .returning(responses.c.epoch, responses.c.cancel_requested)
+    ).first()
+    return Claim(row[0], bool(row[1])) if row is not None else None
+
+
+def _heartbeat(
+    conn: Connection, worker: str, ids: list[str], lease_until: float
+) -> dict[str, bool]:
+    rows = conn.execute(
+        update(responses)
+        .where(
+            responses.c.worker == worker, responses.c.id.in_(ids), responses.c.status.in_(_RUNNING)
+        )
+        .values(lease_until=lease_until)
+        .returning(responses.c.id, responses.c.cancel_requested)
+    )
+    return {row[0]: bool(row[1]) for row in rows}
+
+
+def _request_cancel(conn: Connection, response_id: str) -> bool:
+    result = conn.execute(
+        update(responses)
+        .where(responses.c.id == response_id, responses.c.status.in_(_RUNNING))
+        .values(cancel_requested=True)
+    )
+    return result.rowcount > 0
+
+
+def _stalled(conn: Connection, now: float, enqueue_grace: float, limit: int) -> list[str]:
+    """Running responses nobody holds: never claimed within the grace, or with a dead lease.
+    Their `updated_at` moves on so the next sweep waits another grace period."""
+    condition = and_(
+        responses.c.status.in_(_RUNNING),
+        or_(
+            and_(responses.c.lease_until.is_(None), responses.c.updated_at < now - enqueue_grace),
+            responses.c.lease_until < now - enqueue_grace,
+        ),
+    )
+    ids = [row[0] for row in conn.execute(select(responses.c.id).where(condition).limit(limit))]
+    if ids:
+        conn.execute(update(responses).where(responses.c.id.in_(ids)).values(updated_at=now))
+    return ids
+
+
+def _release(conn: Connection, worker: str) -> int:
+    result = conn.execute(
+        update(responses)
+        .where(responses.c.worker == worker, responses.c.status.in_(_RUNNING))
+        .values(lease_until=0.0, worker=None)
+    )
+    return int(result.rowcount)
+
+
 class SqlEventStore:
     """Writes go through one writer engine, with the same statements for both databases:
     synchronous for SQLite (see storage.database.sqlite_writer), asyncpg for PostgreSQL.
@@ -165,6 +232,36 @@ class SqlEventStore:
 
     async def delete(self, response_id: str) -> bool:
         return await self._write(_delete, response_id)
+
+    async def claim(self, response_id: str, worker: str, lease_s: float) -> Claim | None:
+        """Take a running response over: bumps the epoch, which fences out any old writer.
+        Refused while another worker's lease is alive or when the response has ended."""
+        now = time.time()
+        return await self._write(_claim, response_id, worker, now + lease_s, now)
+
+    async def heartbeat(self, worker: str, ids: list[str], lease_s: float) -> dict[str, bool]:
+        """Extend this worker's leases; returns {id: cancel requested} for those still held."""
+        if not ids:
+            return {}
+        return await self._write(_heartbeat, worker, ids, time.time() + lease_s)
+
+    async def release(self, worker: str) -> int:
+        """A stopping worker lets go of its responses: their leases expire at once."""
+        return await self._write(_release, worker)
+
+    async def request_cancel(self, response_id: str) -> bool:
+        return await self._write(_request_cancel, response_id)
+
+    async def stalled(self, enqueue_grace: float, limit: int = 100) -> list[str]:
+        return await self._write(_stalled, time.time(), enqueue_grace, limit)
+
+    async def ping(self) -> bool:
+        try:
+            async with self._reader.connect() as conn:
+                await conn.execute(select(1))
+            return True
+        except Exception:
+            return False
 
     async def read_events(self, response_id: str, after: int, limit: int) -> list[StoredEvent]:
         query = (

@@ -12,6 +12,7 @@ from storage.database import create_engines, sqlite_url
 from storage.migrate import upgrade
 from storage.sql_store import SqlEventStore
 from tests.support.postgres import PostgresServer, find_pg_bin
+from tests.support.redis_server import RedisServer, find_redis_server
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -28,6 +29,15 @@ def postgres_server() -> Iterator[PostgresServer]:
     if find_pg_bin() is None:
         _missing("PostgreSQL (pg_ctl, initdb)")
     server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    if find_redis_server() is None:
+        _missing("redis-server")
+    server = RedisServer.start()
     yield server
     server.stop()
 

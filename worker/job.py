@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from domain.builder import ResponseBuilder
 from domain.engine import EngineRequest
 
 
 @dataclass(slots=True)
 class Job:
     response_id: str
-    response: dict[str, Any]  # the Response as of the last appended event
+    builder: ResponseBuilder  # holds the Response and the next sequence number
     engine_request: EngineRequest
-    next_seq: int  # sequence number of the first event the worker appends
-    epoch: int = 0
+    epoch: int = 0  # the epoch this run writes under (see EventStore.claim)
     persist: bool = True  # store:false responses go to the bus only
+    cancelled: bool = False  # set before the run's task is cancelled on a client's request
+    handover: bool = False  # set when its worker stops: another worker continues the run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import AbstractAsyncContextManager, nullcontext
 
 import orjson
@@ -13,6 +14,7 @@ from domain.engine import Finish, ReasoningDelta, RefusalDelta, TextDelta, ToolC
 from domain.errors import EngineError
 from domain.ports import Engine, Final, StoredEvent
 from domain.response import usage
+from service import metrics
 from service.writer import EventWriter
 from worker.job import Job
 
@@ -37,31 +39,55 @@ class Runner:
         self._writer = writer
 
     async def run(self, job: Job, gate: AbstractAsyncContextManager[object] | None = None) -> None:
-        builder = ResponseBuilder(job.response, next_seq=job.next_seq)
+        builder = job.builder
+        if builder.finished:  # ended before it started (e.g. could not be taken over)
+            await self._emit(job, builder)
+            return
         try:
             async with gate or nullcontext():
-                if job.response["status"] == "queued":
+                if builder.response["status"] == "queued":
                     builder.begin()
                 await self._generate(job, builder)
         except EngineError as error:
+            metrics.ENGINE_ERRORS.inc()
             if not builder.finished:
                 builder.fail(error.code, error.message)
         except asyncio.CancelledError:
-            if not builder.finished:
-                builder.fail("server_error", "The server shut down before the response finished.")
-            await self._emit(job, builder)
-            raise
+            if job.handover:
+                # This worker is stopping; what was appended stays and another worker
+                # continues from there once the lease is released.
+                await self._emit(job, builder)
+                raise
+            if job.cancelled:
+                # The client cancelled: end the response as cancelled and finish normally.
+                if not builder.finished:
+                    builder.cancel()
+            else:
+                if not builder.finished:
+                    builder.fail("server_error",
+                                 "The server shut down before the response finished.")
+                await self._emit(job, builder)
+                raise
         except Exception:
             log.exception("response %s failed", job.response_id)
             if not builder.finished:
                 builder.fail("server_error", "The server failed while generating the response.")
         await self._emit(job, builder)
         self._writer.forget(job.response_id)
+        metrics.RESPONSES.inc()
+
+    async def end_cancelled(self, job: Job) -> None:
+        """End a response that is not running anywhere (queued, or its worker is gone)."""
+        if not job.builder.finished:
+            job.builder.cancel()
+        await self._emit(job, job.builder)
+        self._writer.forget(job.response_id)
 
     async def _generate(self, job: Job, builder: ResponseBuilder) -> None:
         finish: Finish | None = None
         writer = self._writer
         handled = 0
+        started = time.monotonic()
         async for chunk in self._engine.stream(job.engine_request):
             kind = type(chunk)
             if kind is TextDelta:
@@ -76,6 +102,8 @@ class Runner:
                 finish = chunk  # type: ignore[assignment]
                 break
             await self._emit(job, builder)
+            if handled == 0:
+                metrics.TTFT.observe(time.monotonic() - started)
             if writer.is_fenced(job.response_id):
                 log.warning("response %s: fenced out, stopping", job.response_id)
                 builder.finished = True  # another writer owns the log now
@@ -118,19 +146,29 @@ class LocalDispatcher:
     def __init__(self, runner: Runner, concurrency: int) -> None:
         self._runner = runner
         self._gate = asyncio.Semaphore(concurrency)
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._jobs: dict[str, tuple[Job, asyncio.Task[None]]] = {}
 
-    def submit(self, job: Job) -> None:
+    async def submit(self, job: Job) -> None:
         task = asyncio.create_task(self._runner.run(job, self._gate), name=job.response_id)
-        self._tasks[job.response_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(job.response_id, None))
+        self._jobs[job.response_id] = (job, task)
+        task.add_done_callback(lambda _: self._jobs.pop(job.response_id, None))
+
+    async def cancel(self, response_id: str) -> bool:
+        """Cancel a run of this process on a client's request; False if it runs elsewhere."""
+        entry = self._jobs.get(response_id)
+        if entry is None:
+            return False
+        job, task = entry
+        job.cancelled = True
+        task.cancel()
+        return True
 
     @property
     def running(self) -> int:
-        return len(self._tasks)
+        return len(self._jobs)
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
+        tasks = [task for _, task in self._jobs.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -52,6 +52,10 @@ class BuiltinEngine:
             request.max_tokens if request.max_tokens is not None else len(reasoning) + len(words)
         )
         kind = RefusalDelta if refuse else TextDelta
+        if request.assistant_prefix is not None:
+            # Continue a reply cut off midway: the words it already has are not sent again.
+            reasoning = []
+            words = words[len(_words(request.assistant_prefix)) :]
         plan: list[Chunk] = [ReasoningDelta(w) for w in reasoning] + [kind(w) for w in words]
         emitted = 0
         loop = asyncio.get_running_loop()

@@ -50,6 +50,11 @@ def _body(request: EngineRequest, model: str) -> dict[str, Any]:
         "user": request.user,
     }
     body.update((k, v) for k, v in optional.items() if v is not None)
+    if request.assistant_prefix:
+        body["messages"] = [*request.messages,
+                            {"role": "assistant", "content": request.assistant_prefix}]
+        body["continue_final_message"] = True
+        body["add_generation_prompt"] = False
     body.update(request.extra)
     return body
 

@@ -1,0 +1,85 @@
+"""Where new jobs go. Embedded mode runs them in this process (worker.runner.LocalDispatcher);
+distributed mode hands them to workers through the job queue."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Protocol
+
+from domain.ports import Bus, EventStore
+from service.jobs import load_job
+from service.writer import EventWriter
+from storage.redis_jobs import RedisJobQueue
+from worker.job import Job
+from worker.runner import LocalDispatcher, Runner
+
+log = logging.getLogger("responsed.dispatch")
+
+
+class Dispatcher(Protocol):
+    async def submit(self, job: Job) -> None: ...
+
+    async def cancel(self, response_id: str) -> bool:
+        """Stop a run on a client's request; True if this process ended it itself."""
+        ...
+
+    @property
+    def running(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+def process_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class QueueDispatcher:
+    """The API side of distributed mode: this process never generates stored responses.
+
+    Responses with store:false have no log another process could pick up (and pub/sub alone is
+    at-most-once), so they are generated here, by a local dispatcher.
+    """
+
+    def __init__(self, store: EventStore, writer: EventWriter, bus: Bus, jobs: RedisJobQueue,
+                 runner: Runner, local: LocalDispatcher) -> None:
+        self._store = store
+        self._writer = writer
+        self._bus = bus
+        self._jobs = jobs
+        self._runner = runner
+        self._local = local
+        self._name = "api-" + process_name()
+
+    async def submit(self, job: Job) -> None:
+        if not job.persist:
+            await self._local.submit(job)
+            return
+        await self._writer.flushed()  # a worker can only claim a committed row
+        try:
+            await self._jobs.enqueue(job.response_id)
+        except Exception as error:  # Redis away: the workers' janitor queues it again
+            log.warning("could not enqueue %s: %s", job.response_id, error)
+
+    async def cancel(self, response_id: str) -> bool:
+        if await self._local.cancel(response_id):
+            return True
+        await self._bus.signal_cancel(response_id)
+        # If no live worker holds it (still queued, or its worker died), end it from here.
+        claim = await self._store.claim(response_id, self._name, lease_s=30.0)
+        if claim is None:
+            return False
+        job = await load_job(self._store, response_id, claim.epoch)
+        if job is not None:
+            await self._runner.end_cancelled(job)
+            await self._writer.flushed()
+        return True
+
+    @property
+    def running(self) -> int:
+        return self._local.running
+
+    async def close(self) -> None:
+        await self._local.close()
+        await self._jobs.close()

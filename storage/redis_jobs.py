@@ -1,0 +1,72 @@
+"""The job queue of distributed mode: a Redis Streams consumer group.
+
+The API adds one entry per response (after its row is committed); workers read with
+XREADGROUP, acknowledge after the terminal event is committed, and reclaim the entries of
+silent workers with XAUTOCLAIM. Who may actually write a response is decided by the database
+(the epoch compare-and-set), not by who holds the entry.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+log = logging.getLogger("responsed.jobs")
+
+STREAM = "responsed:jobs"
+GROUP = "workers"
+_MAX_LEN = 100_000  # approximate trim: acknowledged history is not needed
+
+
+class RedisJobQueue:
+    def __init__(self, url: str) -> None:
+        self._redis = Redis.from_url(url)
+        self._group_ready = False
+
+    async def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            await self._redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+        self._group_ready = True
+
+    async def enqueue(self, response_id: str) -> None:
+        await self._ensure_group()
+        await self._redis.xadd(STREAM, {"id": response_id}, maxlen=_MAX_LEN, approximate=True)
+
+    async def take(self, consumer: str, count: int, block_ms: int) -> list[tuple[str, str]]:
+        """Up to `count` new entries for this consumer: [(entry id, response id)]."""
+        await self._ensure_group()
+        reply = await self._redis.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count,
+                                             block=block_ms)
+        return [(_text(entry), _text(fields[b"id"])) for _, entries in reply or []
+                for entry, fields in entries]
+
+    async def ack(self, entry_id: str) -> None:
+        await self._redis.xack(STREAM, GROUP, entry_id)
+
+    async def reclaim(self, consumer: str, min_idle_ms: int, count: int) -> list[tuple[str, str]]:
+        """Entries delivered to consumers silent for `min_idle_ms`, now ours."""
+        await self._ensure_group()
+        reply = await self._redis.xautoclaim(STREAM, GROUP, consumer, min_idle_ms,
+                                             start_id="0-0", count=count)
+        entries = reply[1]
+        return [(_text(entry), _text(fields[b"id"])) for entry, fields in entries if fields]
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,177 @@
+"""A worker process of distributed mode: takes jobs from the queue, runs them, keeps leases.
+
+- consume: read as many jobs as free capacity allows; claim each in the database (the epoch
+  compare-and-set) before running it; acknowledge after its terminal event is committed;
+- heartbeat: extend the leases of running responses, and notice cancel flags;
+- janitor: reclaim queue entries of silent workers (XAUTOCLAIM), and queue again the running
+  responses nobody holds (a lost enqueue, an expired lease).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from domain.ports import Bus, EventStore
+from service import metrics
+from service.jobs import load_job
+from service.writer import EventWriter
+from storage.redis_jobs import RedisJobQueue
+from worker.job import Job
+from worker.runner import Runner
+
+log = logging.getLogger("responsed.worker")
+
+_RUNNING = ("queued", "in_progress")
+
+
+class WorkerService:
+    def __init__(self, store: EventStore, writer: EventWriter, bus: Bus, jobs: RedisJobQueue,
+                 runner: Runner, *, name: str, concurrency: int, lease_s: float,
+                 janitor_interval_s: float, enqueue_grace_s: float) -> None:
+        self._store = store
+        self._writer = writer
+        self._bus = bus
+        self._jobs = jobs
+        self._runner = runner
+        self.name = name
+        self._concurrency = concurrency
+        self._lease_s = lease_s
+        self._janitor_interval_s = janitor_interval_s
+        self._enqueue_grace_s = enqueue_grace_s
+        self._running: dict[str, tuple[Job, asyncio.Task[None]]] = {}
+        self._handling: set[asyncio.Task[None]] = set()
+        self._slot = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.reclaimed = 0
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def start(self) -> None:
+        self._bus.on_cancel(self._on_cancel)
+        self._tasks = [
+            asyncio.create_task(self._consume(), name="worker-consume"),
+            asyncio.create_task(self._heartbeat(), name="worker-heartbeat"),
+            asyncio.create_task(self._janitor(), name="worker-janitor"),
+        ]
+
+    # -- taking jobs ----------------------------------------------------------------------------
+    async def _consume(self) -> None:
+        delay = 0.1
+        while True:
+            free = self._concurrency - len(self._handling)
+            if free <= 0:
+                self._slot.clear()
+                await self._slot.wait()
+                continue
+            try:
+                entries = await self._jobs.take(self.name, min(free, 64), block_ms=1000)
+                delay = 0.1
+            except Exception as error:
+                log.warning("taking jobs failed: %s", error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            for entry_id, response_id in entries:
+                self._spawn(entry_id, response_id)
+
+    def _spawn(self, entry_id: str, response_id: str) -> None:
+        task = asyncio.create_task(self._handle(entry_id, response_id), name=response_id)
+        self._handling.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._handling.discard(finished)
+            self._slot.set()
+
+        task.add_done_callback(done)
+
+    async def _handle(self, entry_id: str, response_id: str) -> None:
+        if response_id in self._running:
+            return  # a duplicate entry of a response this worker already runs
+        claim = await self._store.claim(response_id, self.name, self._lease_s)
+        if claim is None:
+            record = await self._store.get(response_id)
+            if record is None or record.status not in _RUNNING:
+                await self._ack(entry_id)  # finished or gone: nothing to do
+            return  # otherwise a live worker holds it and will acknowledge it
+        job = await load_job(self._store, response_id, claim.epoch)
+        if job is None:
+            await self._ack(entry_id)
+            return
+        if claim.cancel_requested:
+            await self._runner.end_cancelled(job)
+        else:
+            task = asyncio.current_task()
+            assert task is not None
+            self._running[response_id] = (job, task)
+            try:
+                await self._runner.run(job)
+            finally:
+                self._running.pop(response_id, None)
+        await self._writer.flushed()  # acknowledge only what is committed
+        await self._ack(entry_id)
+
+    async def _ack(self, entry_id: str) -> None:
+        try:
+            await self._jobs.ack(entry_id)
+        except Exception as error:  # harmless: a later reclaim finds the response finished
+            log.warning("ack failed: %s", error)
+
+    # -- cancel ---------------------------------------------------------------------------------
+    def _on_cancel(self, response_id: str) -> None:
+        entry = self._running.get(response_id)
+        if entry is not None:
+            job, task = entry
+            job.cancelled = True
+            task.cancel()
+
+    # -- leases ---------------------------------------------------------------------------------
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            ids = list(self._running)
+            try:
+                held = await self._store.heartbeat(self.name, ids, self._lease_s)
+            except Exception as error:
+                log.warning("heartbeat failed: %s", error)
+                continue
+            for response_id, cancel_requested in held.items():
+                if cancel_requested:  # the signal may have been lost; the flag is not
+                    self._on_cancel(response_id)
+
+    async def _janitor(self) -> None:
+        min_idle_ms = int(self._lease_s * 1000)
+        while True:
+            await asyncio.sleep(self._janitor_interval_s)
+            try:
+                for entry_id, response_id in await self._jobs.reclaim(self.name, min_idle_ms, 32):
+                    self.reclaimed += 1
+                    metrics.JOBS_RECLAIMED.inc()
+                    self._spawn(entry_id, response_id)
+                for response_id in await self._store.stalled(self._enqueue_grace_s):
+                    if response_id not in self._running:
+                        log.info("queueing %s again: nobody holds it", response_id)
+                        await self._jobs.enqueue(response_id)
+            except Exception as error:
+                log.warning("janitor pass failed: %s", error)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for job, _ in self._running.values():
+            job.handover = True
+        handling = list(self._handling)
+        for task in handling:
+            task.cancel()
+        await asyncio.gather(*handling, return_exceptions=True)
+        await self._writer.flushed()
+        with contextlib.suppress(Exception):
+            released = await self._store.release(self.name)
+            if released:
+                log.info("released %d running responses to the other workers", released)
