@@ -89,9 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     _add_setting_flags(serve, [f.name for f in fields(Settings)])
     worker = commands.add_parser(
         "worker", help="distributed mode: take jobs from Redis and generate responses")
-    _add_setting_flags(worker, [f.name for f in fields(Settings)
-                                if f.name not in ("host", "port", "max_body_bytes",
-                                                  "keepalive_s", "owner")])
+    _add_setting_flags(worker, [f.name for f in fields(Settings)])
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     _add_setting_flags(migrate, ["data_dir", "database_url", "log_level"])
     args = parser.parse_args(argv)

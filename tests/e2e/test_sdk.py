@@ -207,3 +207,25 @@ def test_store_false_keeps_nothing(client: OpenAI):
     assert unstreamed.output_text == "x y"
     with pytest.raises(openai.NotFoundError):
         client.responses.input_items.list(unstreamed.id)
+
+
+def test_background_and_cancel_in_embedded_mode(client: OpenAI):
+    queued = client.responses.create(model="m", input="later", background=True)
+    assert queued.status == "queued"
+    while (polled := client.responses.retrieve(queued.id)).status in ("queued", "in_progress"):
+        time.sleep(0.01)
+    assert polled.output_text == "later"
+    slow = client.responses.create(model="m", input=_words(3000), background=True)
+    with pytest.raises(openai.BadRequestError):
+        client.responses.delete(slow.id)
+    cancelled = client.responses.cancel(slow.id)
+    assert cancelled.status == "cancelled"
+    assert client.responses.cancel(slow.id).model_dump() == cancelled.model_dump()
+    with client.responses.stream(response_id=slow.id) as replay:
+        events = [e.model_dump(mode="json", exclude_unset=True) for e in replay]
+    check_event_order(events)
+    assert events[-1]["type"] == "response.failed"
+    assert events[-1]["response"]["status"] == "cancelled"
+    with pytest.raises(openai.BadRequestError):
+        client.responses.cancel(polled.id)
+    client.responses.delete(slow.id)  # ended: now it can go

@@ -1,0 +1,227 @@
+"""Two API processes and two workers on PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+
+import httpx
+import openai
+import pytest
+from openai import OpenAI
+
+from tests.distributed.conftest import start_cluster
+from tests.distributed.streams import FrameReader, check_contiguous, parse_frames
+from tests.support.cluster import Cluster
+from tests.support.protocol import check_event_order
+from tests.support.redis_server import RedisServer
+
+
+def _words(n: int) -> str:
+    return " ".join(f"w{i}" for i in range(n))
+
+
+def _post_stream(api_url: str, prompt: str, **extra) -> httpx.Response:  # type: ignore[no-untyped-def]
+    client = httpx.Client(timeout=60)
+    request = client.build_request("POST", api_url + "/v1/responses",
+                                   json={"model": "m", "input": prompt, "stream": True, **extra})
+    return client.send(request, stream=True)
+
+
+def _get_stream(api_url: str, response_id: str, last_event_id: int | None = None) -> bytes:
+    headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
+    with httpx.stream("GET", f"{api_url}/v1/responses/{response_id}?stream=true",
+                      headers=headers, timeout=60) as reply:
+        assert reply.status_code == 200, reply.read()
+        return reply.read()
+
+
+def test_resume_on_another_api_process_is_byte_exact(cluster: Cluster):
+    api1, api2 = cluster.apis
+    reply = _post_stream(api1.base_url, _words(300))
+    first = []
+    for frame in FrameReader(reply):
+        first.append(frame)
+        if len(first) == 40:
+            break
+    reply.close()  # the client drops off API 1 midway
+    response_id = first[0].data["response"]["id"]
+    rest = parse_frames(_get_stream(api2.base_url, response_id, last_event_id=first[-1].seq))
+    uninterrupted = parse_frames(_get_stream(api2.base_url, response_id))
+    assert [f.raw for f in first + rest] == [f.raw for f in uninterrupted]
+    check_contiguous(uninterrupted)
+    assert uninterrupted[-1].data["response"]["output"][0]["content"][0]["text"] == _words(300)
+
+
+def test_the_api_never_generates(cluster: Cluster):
+    health = [httpx.get(api.base_url + "/healthz").json() for api in cluster.apis]
+    assert {h["role"] for h in health} == {"api"}
+    ready = httpx.get(cluster.apis[0].base_url + "/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["dependencies"] == {"database": True, "redis": True}
+    with OpenAI(base_url=cluster.apis[0].base_url + "/v1", api_key="x", max_retries=0) as sdk:
+        response = sdk.responses.create(model="m", input="hello cluster")
+    assert response.output_text == "hello cluster"
+    assert all(httpx.get(api.base_url + "/healthz").json()["running"] == 0
+               for api in cluster.apis)
+    metrics = httpx.get(cluster.apis[0].base_url + "/metrics").text
+    assert "responsed_events_appended_total" in metrics
+
+
+async def _reader(api_url: str, response_id: str, cursor: int) -> list:  # type: ignore[type-arg]
+    async with httpx.AsyncClient(timeout=60) as client:
+        reply = await client.get(
+            f"{api_url}/v1/responses/{response_id}?stream=true&starting_after={cursor}")
+        assert reply.status_code == 200
+        return parse_frames(reply.content)
+
+
+def test_readers_joining_anywhere_with_lossy_publishes(request, tmp_path_factory, redis_server):  # type: ignore[no-untyped-def]
+    lossy = start_cluster(request, tmp_path_factory.mktemp("lossy"), redis_server.url, apis=2,
+                          workers=2, extra_env={"RESPONSED_TEST_DROP_PUBLISH": "0.02"})
+    try:
+        asyncio.run(_lossy_readers(lossy))
+    finally:
+        lossy.stop()
+
+
+async def _lossy_readers(cluster: Cluster) -> None:
+    rng = random.Random(11)
+    async with httpx.AsyncClient(timeout=60) as client:
+        ids = []
+        for _ in range(4):
+            created = await client.post(cluster.apis[0].base_url + "/v1/responses", json={
+                "model": "m", "input": _words(300), "background": True})
+            ids.append(created.json()["id"])
+    readers = []
+    for _ in range(200):
+        await asyncio.sleep(rng.random() * 0.01)
+        response_id = rng.choice(ids)
+        cursor = rng.randint(-1, 250)
+        api = rng.choice(cluster.apis).base_url
+        readers.append((cursor, asyncio.create_task(_reader(api, response_id, cursor))))
+    for cursor, reader in readers:
+        frames = await reader
+        check_contiguous(frames, first=cursor + 1)
+        assert frames[-1].type == "response.completed"
+
+
+def _holder(cluster: Cluster, response_id: str) -> str:
+    """Which worker holds the response's lease, straight from the database."""
+    import asyncpg
+
+    dsn = cluster.env["DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+
+    async def query() -> str:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await conn.fetchval("SELECT worker FROM responses WHERE id = $1", response_id)
+        finally:
+            await conn.close()
+
+    return asyncio.run(query())
+
+
+def test_sigkill_a_worker_mid_stream(cluster: Cluster):
+    api = cluster.apis[0]
+    prompt = _words(500)  # ~3.3 s at the cluster's rate
+    reply = _post_stream(api.base_url, prompt)
+    frames = []
+    killed = None
+    for frame in FrameReader(reply):
+        frames.append(frame)
+        if len(frames) == 60:
+            killed = _holder(cluster, frames[0].data["response"]["id"])
+            cluster.workers[killed].stop(signal.SIGKILL)
+    reply.close()
+    assert killed is not None
+    check_contiguous(frames)
+    check_event_order([f.data for f in frames])
+    final = frames[-1].data["response"]
+    # Another worker continued the reply where the dead one stopped: one uninterrupted text.
+    assert final["status"] == "completed"
+    assert final["output"][0]["content"][0]["text"] == prompt
+    cluster.add_worker(killed)
+
+
+def test_kill_an_api_process_mid_stream(request, tmp_path_factory, redis_server):  # type: ignore[no-untyped-def]
+    own = start_cluster(request, tmp_path_factory.mktemp("apikill"), redis_server.url, apis=2,
+                        workers=1)
+    try:
+        api1, api2 = own.apis
+        reply = _post_stream(api1.base_url, _words(300))
+        frames = []
+        try:
+            for frame in FrameReader(reply):
+                frames.append(frame)
+                if len(frames) == 30:
+                    api1.stop(signal.SIGKILL)
+        except httpx.HTTPError:
+            pass  # the connection died with the process
+        response_id = frames[0].data["response"]["id"]
+        rest = parse_frames(_get_stream(api2.base_url, response_id, frames[-1].seq))
+        check_contiguous(frames + rest)
+        assert rest[-1].type == "response.completed"
+    finally:
+        own.stop()
+
+
+def test_restart_redis_mid_stream(request, tmp_path_factory):  # type: ignore[no-untyped-def]
+    redis = RedisServer.start()
+    own = start_cluster(request, tmp_path_factory.mktemp("redisrestart"), redis.url, apis=1,
+                        workers=1)
+    try:
+        reply = _post_stream(own.apis[0].base_url, _words(600))  # ~4 s
+        frames = []
+        for frame in FrameReader(reply):
+            frames.append(frame)
+            if len(frames) == 30:
+                redis.kill()  # subscribers fall back to the store; the worker keeps appending
+            if len(frames) == 200:
+                redis.launch()  # back, empty: fan-out resumes
+        check_contiguous(frames)
+        assert frames[-1].type == "response.completed"
+        assert frames[-1].data["response"]["output"][0]["content"][0]["text"] == _words(600)
+    finally:
+        own.stop()
+        redis.stop()
+
+
+def test_background_create_poll_stream_cancel_with_the_sdk(cluster: Cluster):
+    with OpenAI(base_url=cluster.apis[1].base_url + "/v1", api_key="x", max_retries=0) as sdk:
+        queued = sdk.responses.create(model="m", input="poll me", background=True)
+        assert queued.status == "queued" and queued.background is True
+        polled = sdk.responses.retrieve(queued.id)
+        while polled.status in ("queued", "in_progress"):
+            polled = sdk.responses.retrieve(queued.id)
+        assert polled.status == "completed" and polled.output_text == "poll me"
+
+        with sdk.responses.create(model="m", input=_words(20), background=True,
+                                  stream=True) as stream:
+            events = [e.model_dump(mode="json", exclude_unset=True) for e in stream]
+        check_event_order(events)
+        assert [e["type"] for e in events[:3]] == ["response.created", "response.queued",
+                                                   "response.in_progress"]
+        with sdk.responses.stream(response_id=events[0]["response"]["id"]) as replay:
+            assert replay.get_final_response().output_text == _words(20)
+
+        slow = sdk.responses.create(model="m", input=_words(2000), background=True)
+        with pytest.raises(openai.BadRequestError):
+            sdk.responses.delete(slow.id)  # still running
+        cancelled = sdk.responses.cancel(slow.id)
+        assert cancelled.status == "cancelled"
+        assert sdk.responses.cancel(slow.id).model_dump() == cancelled.model_dump()
+        assert sdk.responses.retrieve(slow.id).status == "cancelled"
+        with sdk.responses.stream(response_id=slow.id) as replay:
+            kinds = [e.type for e in replay]
+        assert kinds[-1] == "response.failed"  # a cancel ends with response.failed
+
+        with pytest.raises(openai.BadRequestError):
+            sdk.responses.cancel(polled.id)  # finished
+        synchronous = sdk.responses.create(model="m", input="sync")
+        with pytest.raises(openai.BadRequestError) as info:
+            sdk.responses.cancel(synchronous.id)
+        assert "synchronous" in info.value.message
+        with pytest.raises(openai.NotFoundError):
+            sdk.responses.cancel("resp_nope")
