@@ -107,6 +107,9 @@ class ResponsesService:
         else:
             await self._writer.publish_only(response_id, first_events, False)
         await self._dispatcher.submit(job)
+        if subscription is None:
+            # Answered at once (background): the id must already be readable when it arrives.
+            await self._writer.flushed()
         events = None
         if subscription is not None:
             events = self._follow(subscription, response_id, -1, store=store, replay_first=False)
