@@ -66,6 +66,7 @@ class RedisBus:
         self._task: asyncio.Task[None] | None = None
         self._wanted = asyncio.Event()
         self._healthy = True
+        self._publishing = True
         # A test hook: drop this share of publishes, as a lossy network would.
         self._drop = float(os.environ.get("RESPONSED_TEST_DROP_PUBLISH", "0") or 0)
         self.published = 0
@@ -77,9 +78,15 @@ class RedisBus:
         try:
             await self._redis.publish(EVENTS_PREFIX + batch.response_id, encode_batch(batch))
             self.published += 1
+            if not self._publishing:
+                log.info("publishing to Redis again")
+                self._publishing = True
         except (RedisError, OSError) as error:
-            # Readers fall back to the store; nothing is lost, only delayed.
-            log.warning("publish failed: %s", error)
+            # Readers fall back to the store; nothing is lost, only delayed. Logged once per
+            # outage: every batch of every response would fail the same way.
+            if self._publishing:
+                log.warning("publishing to Redis failed: %s", error)
+                self._publishing = False
 
     async def signal_cancel(self, response_id: str) -> None:
         try:
@@ -173,8 +180,11 @@ class RedisBus:
 
     def _dispatch(self, message: dict) -> None:  # type: ignore[type-arg]
         kind = message["type"]
-        channel = message["channel"].decode() if isinstance(message["channel"], bytes) else (
-            message["channel"])
+        channel = (
+            message["channel"].decode()
+            if isinstance(message["channel"], bytes)
+            else (message["channel"])
+        )
         if kind == "message":
             if channel == CANCEL_CHANNEL:
                 for handler in self._cancel_handlers:

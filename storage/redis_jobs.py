@@ -42,10 +42,20 @@ class RedisJobQueue:
     async def take(self, consumer: str, count: int, block_ms: int) -> list[tuple[str, str]]:
         """Up to `count` new entries for this consumer: [(entry id, response id)]."""
         await self._ensure_group()
-        reply = await self._redis.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count,
-                                             block=block_ms)
-        return [(_text(entry), _text(fields[b"id"])) for _, entries in reply or []
-                for entry, fields in entries]
+        try:
+            reply = await self._redis.xreadgroup(
+                GROUP, consumer, {STREAM: ">"}, count=count, block=block_ms
+            )
+        except ResponseError as error:
+            if "NOGROUP" in str(error):  # Redis came back empty: the group must be made again
+                self._group_ready = False
+                return []
+            raise
+        return [
+            (_text(entry), _text(fields[b"id"]))
+            for _, entries in reply or []
+            for entry, fields in entries
+        ]
 
     async def ack(self, entry_id: str) -> None:
         await self._redis.xack(STREAM, GROUP, entry_id)
@@ -53,8 +63,15 @@ class RedisJobQueue:
     async def reclaim(self, consumer: str, min_idle_ms: int, count: int) -> list[tuple[str, str]]:
         """Entries delivered to consumers silent for `min_idle_ms`, now ours."""
         await self._ensure_group()
-        reply = await self._redis.xautoclaim(STREAM, GROUP, consumer, min_idle_ms,
-                                             start_id="0-0", count=count)
+        try:
+            reply = await self._redis.xautoclaim(
+                STREAM, GROUP, consumer, min_idle_ms, start_id="0-0", count=count
+            )
+        except ResponseError as error:
+            if "NOGROUP" in str(error):
+                self._group_ready = False
+                return []
+            raise
         entries = reply[1]
         return [(_text(entry), _text(fields[b"id"])) for entry, fields in entries if fields]
 

@@ -47,5 +47,6 @@ class FrameReader:
 
 def check_contiguous(frames: list[Frame], first: int = 0) -> None:
     assert [f.seq for f in frames] == list(range(first, first + len(frames))), [
-        f.seq for f in frames][:50]
+        f.seq for f in frames
+    ][:50]
     assert sum(f.type in TERMINAL for f in frames) == 1 and frames[-1].type in TERMINAL

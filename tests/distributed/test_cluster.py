@@ -24,15 +24,19 @@ def _words(n: int) -> str:
 
 def _post_stream(api_url: str, prompt: str, **extra) -> httpx.Response:  # type: ignore[no-untyped-def]
     client = httpx.Client(timeout=60)
-    request = client.build_request("POST", api_url + "/v1/responses",
-                                   json={"model": "m", "input": prompt, "stream": True, **extra})
+    request = client.build_request(
+        "POST",
+        api_url + "/v1/responses",
+        json={"model": "m", "input": prompt, "stream": True, **extra},
+    )
     return client.send(request, stream=True)
 
 
 def _get_stream(api_url: str, response_id: str, last_event_id: int | None = None) -> bytes:
     headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
-    with httpx.stream("GET", f"{api_url}/v1/responses/{response_id}?stream=true",
-                      headers=headers, timeout=60) as reply:
+    with httpx.stream(
+        "GET", f"{api_url}/v1/responses/{response_id}?stream=true", headers=headers, timeout=60
+    ) as reply:
         assert reply.status_code == 200, reply.read()
         return reply.read()
 
@@ -63,8 +67,7 @@ def test_the_api_never_generates(cluster: Cluster):
     with OpenAI(base_url=cluster.apis[0].base_url + "/v1", api_key="x", max_retries=0) as sdk:
         response = sdk.responses.create(model="m", input="hello cluster")
     assert response.output_text == "hello cluster"
-    assert all(httpx.get(api.base_url + "/healthz").json()["running"] == 0
-               for api in cluster.apis)
+    assert all(httpx.get(api.base_url + "/healthz").json()["running"] == 0 for api in cluster.apis)
     metrics = httpx.get(cluster.apis[0].base_url + "/metrics").text
     assert "responsed_events_appended_total" in metrics
 
@@ -72,14 +75,21 @@ def test_the_api_never_generates(cluster: Cluster):
 async def _reader(api_url: str, response_id: str, cursor: int) -> list:  # type: ignore[type-arg]
     async with httpx.AsyncClient(timeout=60) as client:
         reply = await client.get(
-            f"{api_url}/v1/responses/{response_id}?stream=true&starting_after={cursor}")
+            f"{api_url}/v1/responses/{response_id}?stream=true&starting_after={cursor}"
+        )
         assert reply.status_code == 200
         return parse_frames(reply.content)
 
 
 def test_readers_joining_anywhere_with_lossy_publishes(request, tmp_path_factory, redis_server):  # type: ignore[no-untyped-def]
-    lossy = start_cluster(request, tmp_path_factory.mktemp("lossy"), redis_server.url, apis=2,
-                          workers=2, extra_env={"RESPONSED_TEST_DROP_PUBLISH": "0.02"})
+    lossy = start_cluster(
+        request,
+        tmp_path_factory.mktemp("lossy"),
+        redis_server.url,
+        apis=2,
+        workers=2,
+        extra_env={"RESPONSED_TEST_DROP_PUBLISH": "0.02"},
+    )
     try:
         asyncio.run(_lossy_readers(lossy))
     finally:
@@ -91,8 +101,10 @@ async def _lossy_readers(cluster: Cluster) -> None:
     async with httpx.AsyncClient(timeout=60) as client:
         ids = []
         for _ in range(4):
-            created = await client.post(cluster.apis[0].base_url + "/v1/responses", json={
-                "model": "m", "input": _words(300), "background": True})
+            created = await client.post(
+                cluster.apis[0].base_url + "/v1/responses",
+                json={"model": "m", "input": _words(300), "background": True},
+            )
             ids.append(created.json()["id"])
     readers = []
     for _ in range(200):
@@ -145,9 +157,29 @@ def test_sigkill_a_worker_mid_stream(cluster: Cluster):
     cluster.add_worker(killed)
 
 
+def test_a_stopping_worker_hands_its_responses_over(cluster: Cluster):
+    prompt = _words(500)
+    reply = _post_stream(cluster.apis[1].base_url, prompt)
+    frames = []
+    stopped = None
+    for frame in FrameReader(reply):
+        frames.append(frame)
+        if len(frames) == 60:
+            stopped = _holder(cluster, frames[0].data["response"]["id"])
+            cluster.workers[stopped].stop(signal.SIGTERM)  # graceful: a deploy, a scale-down
+    reply.close()
+    assert stopped is not None
+    check_contiguous(frames)
+    final = frames[-1].data["response"]
+    assert final["status"] == "completed"
+    assert final["output"][0]["content"][0]["text"] == prompt
+    cluster.add_worker(stopped)
+
+
 def test_kill_an_api_process_mid_stream(request, tmp_path_factory, redis_server):  # type: ignore[no-untyped-def]
-    own = start_cluster(request, tmp_path_factory.mktemp("apikill"), redis_server.url, apis=2,
-                        workers=1)
+    own = start_cluster(
+        request, tmp_path_factory.mktemp("apikill"), redis_server.url, apis=2, workers=1
+    )
     try:
         api1, api2 = own.apis
         reply = _post_stream(api1.base_url, _words(300))
@@ -169,8 +201,9 @@ def test_kill_an_api_process_mid_stream(request, tmp_path_factory, redis_server)
 
 def test_restart_redis_mid_stream(request, tmp_path_factory):  # type: ignore[no-untyped-def]
     redis = RedisServer.start()
-    own = start_cluster(request, tmp_path_factory.mktemp("redisrestart"), redis.url, apis=1,
-                        workers=1)
+    own = start_cluster(
+        request, tmp_path_factory.mktemp("redisrestart"), redis.url, apis=1, workers=1
+    )
     try:
         reply = _post_stream(own.apis[0].base_url, _words(600))  # ~4 s
         frames = []
@@ -183,6 +216,11 @@ def test_restart_redis_mid_stream(request, tmp_path_factory):  # type: ignore[no
         check_contiguous(frames)
         assert frames[-1].type == "response.completed"
         assert frames[-1].data["response"]["output"][0]["content"][0]["text"] == _words(600)
+        # Redis came back empty: new work still flows (the job group is made again).
+        with OpenAI(base_url=own.apis[0].base_url + "/v1", api_key="x", max_retries=0) as sdk:
+            assert sdk.responses.create(model="m", input="after the restart").output_text == (
+                "after the restart"
+            )
     finally:
         own.stop()
         redis.stop()
@@ -197,12 +235,16 @@ def test_background_create_poll_stream_cancel_with_the_sdk(cluster: Cluster):
             polled = sdk.responses.retrieve(queued.id)
         assert polled.status == "completed" and polled.output_text == "poll me"
 
-        with sdk.responses.create(model="m", input=_words(20), background=True,
-                                  stream=True) as stream:
+        with sdk.responses.create(
+            model="m", input=_words(20), background=True, stream=True
+        ) as stream:
             events = [e.model_dump(mode="json", exclude_unset=True) for e in stream]
         check_event_order(events)
-        assert [e["type"] for e in events[:3]] == ["response.created", "response.queued",
-                                                   "response.in_progress"]
+        assert [e["type"] for e in events[:3]] == [
+            "response.created",
+            "response.queued",
+            "response.in_progress",
+        ]
         with sdk.responses.stream(response_id=events[0]["response"]["id"]) as replay:
             assert replay.get_final_response().output_text == _words(20)
 
