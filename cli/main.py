@@ -67,7 +67,14 @@ def _worker(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        probe = None
+        if settings.metrics_port:
+            from worker.probe import serve_probe
+
+            probe = await serve_probe(runtime, settings.host, settings.metrics_port)
         await stop.wait()
+        if probe is not None:
+            probe.should_exit = True
         await runtime.close()  # hands running responses over to the other workers
 
     gc.set_threshold(100_000, 50, 100)

@@ -103,6 +103,9 @@ class Settings:
     enqueue_grace_s: float = field(default=5.0, metadata={
         "env": "RESPONSED_ENQUEUE_GRACE_S",
         "help": "a running response nobody claimed for this long is queued again"})
+    metrics_port: int = field(default=0, metadata={
+        "env": "RESPONSED_METRICS_PORT",
+        "help": "worker only: serve /metrics and /healthz on this port; 0 = off"})
     owner: str = field(
         default="default",
         metadata={

@@ -80,6 +80,10 @@ class MemoryBus:
     def subscriber_count(self, response_id: str) -> int:
         return len(self._subscribers.get(response_id, ()))
 
+    @property
+    def subscribers(self) -> int:
+        return sum(map(len, self._subscribers.values()))
+
     def _remove(self, subscription: MemorySubscription) -> None:
         subscribers = self._subscribers.get(subscription.response_id)
         if subscribers is not None:

@@ -208,6 +208,10 @@ class RedisBus:
                     reader.lagged = True
                     reader._drop_queue()
 
+    @property
+    def subscribers(self) -> int:
+        return sum(map(len, self._readers.values()))
+
     async def ping(self) -> bool:
         try:
             return bool(await self._redis.ping())

@@ -58,6 +58,26 @@ def test_resume_on_another_api_process_is_byte_exact(cluster: Cluster):
     assert uninterrupted[-1].data["response"]["output"][0]["content"][0]["text"] == _words(300)
 
 
+def test_worker_metrics_endpoint(request, tmp_path_factory, redis_server):  # type: ignore[no-untyped-def]
+    from tests.support.ports import free_port
+
+    port = free_port()
+    own = start_cluster(request, tmp_path_factory.mktemp("probe"), redis_server.url, apis=1,
+                        workers=0)
+    try:
+        own.args = (*own.args, "--metrics-port", str(port))
+        own.add_worker("probed")
+        with OpenAI(base_url=own.apis[0].base_url + "/v1", api_key="x", max_retries=0) as sdk:
+            sdk.responses.create(model="m", input="count me")
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert "responsed_ttft_seconds_count 1" in scraped
+        assert "responsed_responses_total 1" in scraped
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
+        assert health["role"] == "worker" and health["dependencies"]["redis"] is True
+    finally:
+        own.stop()
+
+
 def test_the_api_never_generates(cluster: Cluster):
     health = [httpx.get(api.base_url + "/healthz").json() for api in cluster.apis]
     assert {h["role"] for h in health} == {"api"}
