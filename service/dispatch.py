@@ -67,7 +67,11 @@ class QueueDispatcher:
             return True
         await self._bus.signal_cancel(response_id)
         # If no live worker holds it (still queued, or its worker died), end it from here.
-        claim = await self._store.claim(response_id, self._name, lease_s=30.0)
+        try:
+            claim = await self._store.claim(response_id, self._name, lease_s=30.0)
+        except Exception as error:  # e.g. its writer holds the row locked: it is alive
+            log.info("could not claim %s to cancel it: %s", response_id, error)
+            return False
         if claim is None:
             return False
         job = await load_job(self._store, response_id, claim.epoch)

@@ -143,6 +143,7 @@ _RUNNING = ("queued", "in_progress")
 def _claim(
     conn: Connection, response_id: str, worker: str, lease_until: float, now: float
 ) -> Claim | None:
+    _lock_timeout(conn)
     row = conn.execute(
         update(responses)
         .where(
@@ -179,9 +180,17 @@ def _request_cancel(conn: Connection, response_id: str) -> bool:
     return result.rowcount > 0
 
 
+def _lock_timeout(conn: Connection) -> None:
+    """Give up on a row another writer keeps locked, rather than wait behind it: the caller
+    tries again later."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
+
+
 def _stalled(conn: Connection, now: float, enqueue_grace: float, limit: int) -> list[str]:
     """Running responses nobody holds: never claimed within the grace, or with a dead lease.
     Their `updated_at` moves on so the next sweep waits another grace period."""
+    _lock_timeout(conn)
     condition = and_(
         responses.c.status.in_(_RUNNING),
         or_(

@@ -91,7 +91,11 @@ class WorkerService:
     async def _handle(self, entry_id: str, response_id: str) -> None:
         if response_id in self._running:
             return  # a duplicate entry of a response this worker already runs
-        claim = await self._store.claim(response_id, self.name, self._lease_s)
+        try:
+            claim = await self._store.claim(response_id, self.name, self._lease_s)
+        except Exception as error:  # its row is locked or the database is away: try later
+            log.warning("claiming %s failed: %s", response_id, error)
+            return
         if claim is None:
             record = await self._store.get(response_id)
             if record is None or record.status not in _RUNNING:

@@ -177,6 +177,29 @@ def test_sigkill_a_worker_mid_stream(cluster: Cluster):
     cluster.add_worker(killed)
 
 
+def test_a_paused_worker_is_fenced_out(cluster: Cluster):
+    """A worker frozen past its lease (GC pause, VM stall) wakes up to find its response taken
+    over: its late appends are refused, and the client sees no duplicate or reordering."""
+    prompt = _words(450)
+    reply = _post_stream(cluster.apis[0].base_url, prompt)
+    frames, paused = [], None
+    for frame in FrameReader(reply):
+        frames.append(frame)
+        if len(frames) == 40:
+            paused = _holder(cluster, frames[0].data["response"]["id"])
+            cluster.workers[paused].process.send_signal(signal.SIGSTOP)
+        if paused and len(frames) == 120:
+            assert _holder(cluster, frames[0].data["response"]["id"]) != paused
+            cluster.workers[paused].process.send_signal(signal.SIGCONT)
+    reply.close()
+    assert paused is not None
+    check_contiguous(frames)
+    assert frames[-1].data["response"]["output"][0]["content"][0]["text"] == prompt
+    response_id = frames[0].data["response"]["id"]
+    assert [f.raw for f in parse_frames(_get_stream(cluster.apis[1].base_url, response_id))] == [
+        f.raw for f in frames]
+
+
 def test_a_stopping_worker_hands_its_responses_over(cluster: Cluster):
     prompt = _words(500)
     reply = _post_stream(cluster.apis[1].base_url, prompt)
