@@ -42,8 +42,15 @@ class QueueDispatcher:
     at-most-once), so they are generated here, by a local dispatcher.
     """
 
-    def __init__(self, store: EventStore, writer: EventWriter, bus: Bus, jobs: RedisJobQueue,
-                 runner: Runner, local: LocalDispatcher) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        writer: EventWriter,
+        bus: Bus,
+        jobs: RedisJobQueue,
+        runner: Runner,
+        local: LocalDispatcher,
+    ) -> None:
         self._store = store
         self._writer = writer
         self._bus = bus

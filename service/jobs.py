@@ -41,8 +41,10 @@ async def load_job(store: EventStore, response_id: str, epoch: int) -> Job | Non
         # Picked up midway (its worker died): continue the partial reply where possible.
         prefix = builder.continuable_text()
         if prefix is None:
-            builder.fail("server_error",
-                         "The worker running this response stopped and it cannot be continued.")
+            builder.fail(
+                "server_error",
+                "The worker running this response stopped and it cannot be continued.",
+            )
         else:
             engine_request.assistant_prefix = prefix
     return Job(response_id, builder, engine_request, epoch=epoch)

@@ -17,8 +17,11 @@ class Counter:
         self.value += amount
 
     def render(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter",
-                f"{self.name} {self.value:g}"]
+        return [
+            f"# HELP {self.name} {self.help}",
+            f"# TYPE {self.name} counter",
+            f"{self.name} {self.value:g}",
+        ]
 
 
 class Gauge:
@@ -26,8 +29,11 @@ class Gauge:
         self.name, self.help, self.read = name, help_, read
 
     def render(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} gauge",
-                f"{self.name} {self.read():g}"]
+        return [
+            f"# HELP {self.name} {self.help}",
+            f"# TYPE {self.name} gauge",
+            f"{self.name} {self.read():g}",
+        ]
 
 
 class Histogram:
@@ -47,19 +53,29 @@ class Histogram:
             running += count
             lines.append(f'{self.name}_bucket{{le="{bound:g}"}} {running}')
         running += self.counts[-1]
-        lines += [f'{self.name}_bucket{{le="+Inf"}} {running}', f"{self.name}_sum {self.total:g}",
-                  f"{self.name}_count {running}"]
+        lines += [
+            f'{self.name}_bucket{{le="+Inf"}} {running}',
+            f"{self.name}_sum {self.total:g}",
+            f"{self.name}_count {running}",
+        ]
         return lines
 
 
 EVENTS_APPENDED = Counter("responsed_events_appended_total", "Events committed to the store.")
-BATCH_EVENTS = Histogram("responsed_append_batch_events", "Events per committed transaction.",
-                         (1, 4, 16, 64, 256, 1024, 4096))
-TTFT = Histogram("responsed_ttft_seconds", "Time from a run's start to its first delta.",
-                 (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+BATCH_EVENTS = Histogram(
+    "responsed_append_batch_events",
+    "Events per committed transaction.",
+    (1, 4, 16, 64, 256, 1024, 4096),
+)
+TTFT = Histogram(
+    "responsed_ttft_seconds",
+    "Time from a run's start to its first delta.",
+    (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 ENGINE_ERRORS = Counter("responsed_engine_errors_total", "Runs ended by an engine error.")
-JOBS_RECLAIMED = Counter("responsed_jobs_reclaimed_total",
-                         "Queue entries taken over from silent workers.")
+JOBS_RECLAIMED = Counter(
+    "responsed_jobs_reclaimed_total", "Queue entries taken over from silent workers."
+)
 RESPONSES = Counter("responsed_responses_total", "Runs finished by this process.")
 
 _gauges: list[Gauge] = []
@@ -73,7 +89,14 @@ def gauge(name: str, help_: str, read: Callable[[], float]) -> None:
 
 def render() -> str:
     lines: list[str] = []
-    for metric in (EVENTS_APPENDED, BATCH_EVENTS, TTFT, ENGINE_ERRORS, JOBS_RECLAIMED, RESPONSES,
-                   *_gauges):
+    for metric in (
+        EVENTS_APPENDED,
+        BATCH_EVENTS,
+        TTFT,
+        ENGINE_ERRORS,
+        JOBS_RECLAIMED,
+        RESPONSES,
+        *_gauges,
+    ):
         lines += metric.render()
     return "\n".join(lines) + "\n"

@@ -50,9 +50,11 @@ class ResponsesService:
         dispatcher: Dispatcher,
         *,
         keepalive_s: float = 15.0,
+        local_bus: Bus | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
+        self._local_bus = local_bus or bus  # for responses that are not stored (never leave)
         self._writer = writer
         self._dispatcher = dispatcher
         self._keepalive_s = keepalive_s
@@ -88,7 +90,8 @@ class ResponsesService:
             persist=store,
         )
         follows = bool(request.stream) or not request.background
-        subscription = await self._bus.subscribe(response_id, bounded=store) if follows else None
+        bus = self._bus if store else self._local_bus
+        subscription = await bus.subscribe(response_id, bounded=store) if follows else None
         if store:
             self._writer.add(
                 response_id,
@@ -207,8 +210,9 @@ class ResponsesService:
     ) -> dict[str, Any]:
         await self._record(response_id, owner)
         if after is not None and "\x00" in after:
-            raise InvalidRequest("Invalid 'after': no such item.", param="after",
-                                 code="invalid_value")
+            raise InvalidRequest(
+                "Invalid 'after': no such item.", param="after", code="invalid_value"
+            )
         data, has_more = await self._store.input_items(
             response_id, after=after, limit=limit, descending=order == "desc"
         )
@@ -227,18 +231,23 @@ class ResponsesService:
         """Cancel a background response; answers the Response once it has ended."""
         record = await self._record(response_id, owner)
         if not record.background:
-            raise InvalidRequest("Cannot cancel a synchronous response.", param="response_id",
-                                 code="invalid_request")
+            raise InvalidRequest(
+                "Cannot cancel a synchronous response.", param="response_id", code="invalid_request"
+            )
         if record.status not in ("queued", "in_progress"):
             if record.status == "cancelled" and record.snapshot is not None:
                 return record.snapshot  # a repeated cancel answers the same object
-            raise InvalidRequest(f"Cannot cancel a response whose status is '{record.status}'.",
-                                 param="response_id", code="invalid_request")
+            raise InvalidRequest(
+                f"Cannot cancel a response whose status is '{record.status}'.",
+                param="response_id",
+                code="invalid_request",
+            )
         subscription = await self._bus.subscribe(response_id)
         await self._store.request_cancel(response_id)
         await self._dispatcher.cancel(response_id)
-        events = self._follow(subscription, response_id, record.last_seq, store=True,
-                              replay_first=True)
+        events = self._follow(
+            subscription, response_id, record.last_seq, store=True, replay_first=True
+        )
         try:
             async with asyncio.timeout(_CANCEL_WAIT_S):
                 async for batch in events:

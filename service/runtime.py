@@ -69,8 +69,9 @@ class Runtime:
             await upgrade(url)  # SQLite migrates itself; PostgreSQL via `responsed migrate`
         writer_db, reader_db = create_engines(url)
         store = SqlEventStore(writer_db, reader_db)
-        bus: Bus = RedisBus(settings.redis_url) if distributed else MemoryBus()
-        writer = EventWriter(store, bus)
+        local_bus = MemoryBus()
+        bus: Bus = RedisBus(settings.redis_url) if distributed else local_bus
+        writer = EventWriter(store, bus, local_bus=local_bus)
         writer.start()
         runner = Runner(engine, writer)
         local = LocalDispatcher(runner, settings.worker_concurrency)
@@ -84,9 +85,14 @@ class Runtime:
             role = "worker"
             assert jobs is not None
             service = WorkerService(
-                store, writer, bus, jobs, runner,
+                store,
+                writer,
+                bus,
+                jobs,
+                runner,
                 name=settings.worker_name or "worker-" + process_name(),
-                concurrency=settings.worker_concurrency, lease_s=settings.lease_s,
+                concurrency=settings.worker_concurrency,
+                lease_s=settings.lease_s,
                 janitor_interval_s=settings.janitor_interval_s,
                 enqueue_grace_s=settings.enqueue_grace_s,
             )
@@ -96,10 +102,9 @@ class Runtime:
             assert jobs is not None
             dispatcher = QueueDispatcher(store, writer, bus, jobs, runner, local)
         responses = ResponsesService(
-            store, bus, writer, dispatcher, keepalive_s=settings.keepalive_s
+            store, bus, writer, dispatcher, keepalive_s=settings.keepalive_s, local_bus=local_bus
         )
-        return cls(settings, role, store, bus, writer, engine, dispatcher, responses, jobs,
-                   service)
+        return cls(settings, role, store, bus, writer, engine, dispatcher, responses, jobs, service)
 
     async def ready(self) -> dict[str, bool]:
         """Each dependency's state, for /readyz."""

@@ -90,22 +90,49 @@ class Settings:
             "help": "seconds of silence before an SSE keep-alive comment",
         },
     )
-    redis_url: str = field(default="", metadata={"env": "REDIS_URL",
-                           "help": "redis://host:port/db; set: distributed mode (serve only "
-                                   "serves, `responsed worker` generates)"})
-    worker_name: str = field(default="", metadata={"env": "RESPONSED_WORKER_NAME",
-                             "help": "this worker's name in the job queue; empty: host-pid"})
-    lease_s: float = field(default=10.0, metadata={"env": "RESPONSED_LEASE_S",
-                           "help": "a worker silent this long loses its responses to another"})
-    janitor_interval_s: float = field(default=2.0, metadata={
-        "env": "RESPONSED_JANITOR_INTERVAL_S",
-        "help": "how often workers look for stalled responses and lost jobs"})
-    enqueue_grace_s: float = field(default=5.0, metadata={
-        "env": "RESPONSED_ENQUEUE_GRACE_S",
-        "help": "a running response nobody claimed for this long is queued again"})
-    metrics_port: int = field(default=0, metadata={
-        "env": "RESPONSED_METRICS_PORT",
-        "help": "worker only: serve /metrics and /healthz on this port; 0 = off"})
+    redis_url: str = field(
+        default="",
+        metadata={
+            "env": "REDIS_URL",
+            "help": "redis://host:port/db; set: distributed mode (serve only "
+            "serves, `responsed worker` generates)",
+        },
+    )
+    worker_name: str = field(
+        default="",
+        metadata={
+            "env": "RESPONSED_WORKER_NAME",
+            "help": "this worker's name in the job queue; empty: host-pid",
+        },
+    )
+    lease_s: float = field(
+        default=10.0,
+        metadata={
+            "env": "RESPONSED_LEASE_S",
+            "help": "a worker silent this long loses its responses to another",
+        },
+    )
+    janitor_interval_s: float = field(
+        default=2.0,
+        metadata={
+            "env": "RESPONSED_JANITOR_INTERVAL_S",
+            "help": "how often workers look for stalled responses and lost jobs",
+        },
+    )
+    enqueue_grace_s: float = field(
+        default=5.0,
+        metadata={
+            "env": "RESPONSED_ENQUEUE_GRACE_S",
+            "help": "a running response nobody claimed for this long is queued again",
+        },
+    )
+    metrics_port: int = field(
+        default=0,
+        metadata={
+            "env": "RESPONSED_METRICS_PORT",
+            "help": "worker only: serve /metrics and /healthz on this port; 0 = off",
+        },
+    )
     owner: str = field(
         default="default",
         metadata={

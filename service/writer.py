@@ -20,9 +20,18 @@ _RETRIES = 5
 
 
 class EventWriter:
-    def __init__(self, store: EventStore, bus: Bus, *, max_pending_events: int = 50_000) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        bus: Bus,
+        *,
+        local_bus: Bus | None = None,
+        max_pending_events: int = 50_000,
+    ) -> None:
         self._store = store
         self._bus = bus
+        # Responses that are not stored are generated and read in this process only.
+        self._local_bus = local_bus or bus
         self._max_pending = max_pending_events
         self._pending: dict[str, AppendBatch] = {}
         self._pending_events = 0
@@ -84,7 +93,7 @@ class EventWriter:
         self, response_id: str, events: list[StoredEvent], terminal: bool
     ) -> None:
         """For responses that are not stored: straight to the bus."""
-        await self._bus.publish(Batch(response_id, events, terminal))
+        await self._local_bus.publish(Batch(response_id, events, terminal))
 
     def is_fenced(self, response_id: str) -> bool:
         return response_id in self._fenced
@@ -147,8 +156,11 @@ class EventWriter:
             try:
                 fenced |= await self._store.append([batch])
             except Exception:
-                log.error("dropping the events of %s: the store refuses them",
-                          batch.response_id, exc_info=True)
+                log.error(
+                    "dropping the events of %s: the store refuses them",
+                    batch.response_id,
+                    exc_info=True,
+                )
                 fenced.add(batch.response_id)
         return fenced
 

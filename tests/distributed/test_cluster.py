@@ -310,3 +310,14 @@ def test_background_create_poll_stream_cancel_with_the_sdk(cluster: Cluster):
         assert "synchronous" in info.value.message
         with pytest.raises(openai.NotFoundError):
             sdk.responses.cancel("resp_nope")
+
+
+def test_store_false_is_generated_by_the_api_and_kept_nowhere(cluster: Cluster):
+    with OpenAI(base_url=cluster.apis[0].base_url + "/v1", api_key="x", max_retries=0) as sdk:
+        with sdk.responses.stream(model="m", input=_words(50), store=False) as stream:
+            final = stream.get_final_response()
+        assert final.output_text == _words(50)
+        with pytest.raises(openai.NotFoundError):
+            sdk.responses.retrieve(final.id)
+        plain = sdk.responses.create(model="m", input="not kept", store=False)
+        assert plain.output_text == "not kept"
