@@ -121,3 +121,11 @@ async def test_requests_rotate_over_engine_urls():
 def test_model_map_parsing():
     assert parse_model_map("gpt-4o=Qwen/Qwen3-8B, *=fallback,,bad") == {
         "gpt-4o": "Qwen/Qwen3-8B", "*": "fallback"}
+
+
+async def test_continuation_asks_the_engine_to_continue_the_partial_reply(fake: FakeEngine):
+    request = _request(assistant_prefix="one two")
+    await _collect(OpenAIChatEngine([fake.base_url]), request)
+    [body] = fake.requests
+    assert body["messages"][-1] == {"role": "assistant", "content": "one two"}
+    assert body["continue_final_message"] is True and body["add_generation_prompt"] is False

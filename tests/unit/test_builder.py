@@ -161,3 +161,21 @@ def test_resume_builder_ends_a_cut_off_log_cleanly():
     events = head + tail
     check_event_order(events)
     assert events[-1]["response"]["output"][0]["content"][0]["text"] == "cut off"
+
+
+def test_continuable_text_only_for_a_single_open_text_message():
+    fresh = _builder()
+    fresh.start()
+    assert fresh.continuable_text() == ""
+    fresh.text("half")
+    fresh.text(" way")
+    assert resume_builder(_roundtrip(fresh.drain())).continuable_text() == "half way"
+    thinking = _builder()
+    thinking.start()
+    thinking.reasoning("hmm")
+    assert resume_builder(_roundtrip(thinking.drain())).continuable_text() is None
+    after_reasoning = _builder()
+    after_reasoning.start()
+    after_reasoning.reasoning("hmm")
+    after_reasoning.text("x")
+    assert resume_builder(_roundtrip(after_reasoning.drain())).continuable_text() is None
