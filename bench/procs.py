@@ -1,16 +1,19 @@
-"""Start, watch and stop the benchmark's subprocesses: the fake engine and the server."""
+"""Start, watch and stop the benchmark's subprocesses: the fake engine, servers, workers."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import resource
 import shutil
 import socket
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from bench import procstat
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,6 +36,36 @@ def pinning_cores() -> tuple[int, int] | None:
         print("warning: fewer than 2 cores, running unpinned", file=sys.stderr)
         return None
     return 0, 1
+
+
+def pin_tree(pid: int, core: int | None) -> None:
+    """Move a running process, its threads and its descendants onto one core.
+
+    For servers started by helpers that take no command prefix (PostgreSQL, Redis); their
+    later children (PostgreSQL backends) inherit the affinity.
+    """
+    if core is None:
+        return
+    for member in procstat.tree(pid):
+        try:
+            tasks = [int(t) for t in os.listdir(f"/proc/{member}/task")]
+        except OSError:
+            continue  # exited meanwhile
+        for task in tasks:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(task, {core})
+
+
+def raise_fd_limit(wanted: int = 65536) -> None:
+    """Lift the soft open-files limit towards the hard one; children inherit it.
+
+    At C = 256 the server holds about 2C sockets (clients and engine) and the load
+    generator C, close to the common default of 1024.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def free_port() -> int:
@@ -111,13 +144,56 @@ def responsed_executable() -> str | None:
     return str(local) if local.exists() else shutil.which("responsed")
 
 
+def _responsed() -> str:
+    executable = responsed_executable()
+    if executable is None:
+        raise StartError("the `responsed` command is not installed in this environment")
+    return executable
+
+
+async def migrate(database_url: str, log: Path, limit_s: float = 60.0) -> None:
+    """`responsed migrate`: PostgreSQL's schema is not created by the servers themselves."""
+    command = [_responsed(), "migrate", "--database-url", database_url]
+    migration = await Process.spawn(command, log)
+    try:
+        status = await asyncio.wait_for(migration.proc.wait(), limit_s)
+    except TimeoutError:
+        await migration.stop()
+        raise StartError(f"migrate took over {limit_s:g} s:\n{log_tail(log)}") from None
+    if status != 0:
+        raise StartError(f"migrate exited with status {status}:\n{log_tail(log)}")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+async def start_worker(
+    args: Sequence[str], core: int | None, log: Path, ready_s: float = 30.0
+) -> Process:
+    """Start `responsed worker ARGS` and wait for its "started" log line."""
+    worker = await Process.spawn(pinned([_responsed(), "worker", *args], core), log)
+    deadline = time.monotonic() + ready_s
+    while time.monotonic() < deadline:
+        if worker.proc.returncode is not None:
+            raise StartError(
+                f"worker exited with status {worker.proc.returncode}:\n{log_tail(log)}"
+            )
+        if b"started" in await asyncio.to_thread(_read_bytes, log):
+            return worker
+        await asyncio.sleep(0.1)
+    await worker.stop()
+    raise StartError(f"worker not started after {ready_s:g} s:\n{log_tail(log)}")
+
+
 async def start_server(
     args: Sequence[str], core: int | None, log: Path, ready_s: float = 30.0
 ) -> tuple[Process, str]:
     """Start `responsed serve ARGS` on a free port and wait for GET /healthz → 200."""
-    executable = responsed_executable()
-    if executable is None:
-        raise StartError("the `responsed` command is not installed in this environment")
+    executable = _responsed()
     port = free_port()
     command = [executable, "serve", "--host", "127.0.0.1", "--port", str(port), *args]
     server = await Process.spawn(pinned(command, core), log)

@@ -18,7 +18,7 @@ class Memory:
 def cpu_seconds(pid: int) -> float:
     """utime+stime of `pid` and its live descendants, plus children it has reaped."""
     total = 0.0
-    for index, member in enumerate(_tree(pid)):
+    for index, member in enumerate(tree(pid)):
         fields = _stat_fields(member)
         if fields is None:
             continue
@@ -32,7 +32,7 @@ def cpu_seconds(pid: int) -> float:
 
 def memory(pid: int) -> Memory:
     rss = peak = 0.0
-    for member in _tree(pid):
+    for member in tree(pid):
         status = _read(f"/proc/{member}/status")
         values = {
             line.split(":", 1)[0]: int(line.split()[1]) / 1024
@@ -44,7 +44,7 @@ def memory(pid: int) -> Memory:
     return Memory(rss, peak)
 
 
-def _tree(root: int) -> list[int]:
+def tree(root: int) -> list[int]:
     """`root` first, then its descendants."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():

@@ -66,6 +66,8 @@ class StreamResult:
     ttft: float | None  # seconds from just before the request was written to the first delta
     finished: float  # perf_counter() when the stream ended
     error: str | None = None
+    first_event: float | None = None  # seconds from the request to the first complete event
+    events: int = 0  # complete events read (responses mode)
 
 
 class StreamConnection(asyncio.Protocol):
@@ -122,6 +124,8 @@ class StreamConnection(asyncio.Protocol):
         # Starts with "\n" so every event, the first included, is preceded by a newline.
         self._sse = bytearray(b"\n")
         self._deltas = 0
+        self._events = 0
+        self._first_event: float | None = None
         self._ttft: float | None = None
         self._last = 0.0
         self._ended_at: float | None = None
@@ -129,7 +133,15 @@ class StreamConnection(asyncio.Protocol):
 
     def _result(self, ok: bool, error: str | None) -> StreamResult:
         finished = self._ended_at or time.perf_counter()
-        return StreamResult(ok, self._deltas, self._ttft, finished, None if ok else error)
+        return StreamResult(
+            ok,
+            self._deltas,
+            self._ttft,
+            finished,
+            None if ok else error,
+            self._first_event,
+            self._events,
+        )
 
     def _finish(self) -> None:
         if self._status != 200:
@@ -252,6 +264,8 @@ class StreamConnection(asyncio.Protocol):
         end = sse.rfind(b"\n\n") + 2  # complete events: sse[:end]
         if end < 2:
             return
+        if self._first_event is None:
+            self._first_event = now - self._started
         if self.mode == "engine":
             count = sse.count(b'"content":"', 0, end) - sse.count(b'"content":""', 0, end)
             if self._end is None and any(sse.find(m, 0, end) >= 0 for m in _DONE):
@@ -259,8 +273,10 @@ class StreamConnection(asyncio.Protocol):
                 self._ended_at = now
         else:
             count = sum(sse.count(m, 0, end) for m in _RESPONSES_DELTA)
+            events = sse.count(b"\nevent:", 0, end)
+            self._events += events
             # Only look for a terminal event when there are events other than deltas.
-            others = sse.count(b"\nevent:", 0, end) > count or sse.find(b"[DONE]", 0, end) >= 0
+            others = events > count or sse.find(b"[DONE]", 0, end) >= 0
             if self._end is None and others:
                 self._end = self._terminal(sse, end)
                 if self._end is not None:

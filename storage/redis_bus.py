@@ -16,11 +16,11 @@ import os
 import random
 import struct
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from domain.ports import Batch, StoredEvent
 from storage.memory_bus import MemorySubscription
+from storage.redis_client import redis_client
 
 log = logging.getLogger("responsed.bus")
 
@@ -57,7 +57,7 @@ class RedisSubscription(MemorySubscription):
 
 class RedisBus:
     def __init__(self, url: str, *, queue_size: int = 1024) -> None:
-        self._redis = Redis.from_url(url)
+        self._redis = redis_client(url)
         self._pubsub = self._redis.pubsub()
         self._queue_size = queue_size
         self._readers: dict[str, set[RedisSubscription]] = {}

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+
+from storage.redis_client import redis_client
 
 log = logging.getLogger("responsed.jobs")
 
@@ -22,7 +23,7 @@ _MAX_LEN = 100_000  # approximate trim: acknowledged history is not needed
 
 class RedisJobQueue:
     def __init__(self, url: str) -> None:
-        self._redis = Redis.from_url(url)
+        self._redis = redis_client(url)
         self._group_ready = False
 
     async def _ensure_group(self) -> None:
