@@ -136,6 +136,10 @@ class Bus(Protocol):
 
     async def publish(self, batch: Batch) -> None: ...
 
+    async def publish_many(self, batches: list[Batch]) -> None:
+        """Several batches, in order, as cheaply as the bus allows."""
+        ...
+
     async def signal_cancel(self, response_id: str) -> None:
         """Tell whichever process runs the response to stop it."""
         ...

@@ -126,13 +126,15 @@ class EventWriter:
             self.events_written += count
             metrics.EVENTS_APPENDED.inc(count)
             metrics.BATCH_EVENTS.observe(count)
+            published = []
             for batch in batches:
                 if batch.response_id in fenced:
                     self._fenced.add(batch.response_id)
                 elif batch.events:
-                    await self._bus.publish(
+                    published.append(
                         Batch(batch.response_id, batch.events, batch.final is not None)
                     )
+            await self._bus.publish_many(published)
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)

@@ -118,12 +118,15 @@ def create_engines(url: str) -> tuple[AsyncEngine | Engine, AsyncEngine]:
         reader = create_async_engine(url, pool_size=8, max_overflow=8)
         _sqlite_pragmas(reader.sync_engine, writer=False)
         return sqlite_writer(url), reader
+    # Pools sized for hundreds of concurrent streams: a checkout beyond pool_size opens a
+    # fresh connection that is closed again on return, and under steady load that churn
+    # (TCP, authentication, an SSL probe) cost more than the queries themselves.
     writer = create_async_engine(
-        url, pool_size=4, max_overflow=4, pool_pre_ping=True,
+        url, pool_size=8, max_overflow=24, pool_pre_ping=True,
         # A writer frozen mid-transaction (a stalled VM, a stopped process) would hold its row
         # locks, and with them every takeover, for as long as it stays frozen. Healthy
         # transactions here last milliseconds.
         connect_args={"server_settings": {"idle_in_transaction_session_timeout": "5000"}},
     )
-    reader = create_async_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+    reader = create_async_engine(url, pool_size=32, max_overflow=32, pool_pre_ping=True)
     return writer, reader

@@ -70,6 +70,10 @@ class MemoryBus:
         for subscription in self._subscribers.get(batch.response_id, ()):
             subscription._offer(batch)
 
+    async def publish_many(self, batches: list[Batch]) -> None:
+        for batch in batches:
+            await self.publish(batch)
+
     async def signal_cancel(self, response_id: str) -> None:
         for handler in self._cancel_handlers:
             handler(response_id)

@@ -88,6 +88,26 @@ class RedisBus:
                 log.warning("publishing to Redis failed: %s", error)
                 self._publishing = False
 
+    async def publish_many(self, batches: list[Batch]) -> None:
+        """A flush's batches in one round trip (pipelined PUBLISHes, in order)."""
+        if self._drop:
+            batches = [b for b in batches if random.random() >= self._drop]
+        if not batches:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for batch in batches:
+                    pipe.publish(EVENTS_PREFIX + batch.response_id, encode_batch(batch))
+                await pipe.execute()
+            self.published += len(batches)
+            if not self._publishing:
+                log.info("publishing to Redis again")
+                self._publishing = True
+        except (RedisError, OSError) as error:
+            if self._publishing:
+                log.warning("publishing to Redis failed: %s", error)
+                self._publishing = False
+
     async def signal_cancel(self, response_id: str) -> None:
         try:
             await self._redis.publish(CANCEL_CHANNEL, response_id.encode())
