@@ -83,8 +83,7 @@ class SqliteCheckpointer:
 
     def start(self) -> None:
         if self._task is None:
-            self._conn = sqlite3.connect(self._path, check_same_thread=False,
-                                         isolation_level=None)
+            self._conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
             self._conn.execute("PRAGMA busy_timeout=10000")
             self._task = asyncio.create_task(self._run(), name="sqlite-checkpointer")
 
