@@ -6,10 +6,15 @@ import logging
 from dataclasses import dataclass
 
 from domain.ports import Bus, Engine
+from service.audit import AuditService
+from service.conversations import ConversationsService
 from service.recovery import fail_orphans
 from service.responses import ResponsesService
+from service.sealing import Sealer
 from service.settings import Settings
 from service.writer import EventWriter
+from storage.audit_store import SqlAuditStore
+from storage.conversation_store import SqlConversationStore
 from storage.database import create_engines, is_sqlite
 from storage.memory_bus import MemoryBus
 from storage.migrate import upgrade
@@ -44,6 +49,8 @@ class Runtime:
     engine: Engine
     dispatcher: LocalDispatcher
     responses: ResponsesService
+    conversations: ConversationsService
+    audit: AuditService
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -57,11 +64,24 @@ class Runtime:
         writer = EventWriter(store, bus)
         writer.start()
         await fail_orphans(store, writer)
-        dispatcher = LocalDispatcher(Runner(engine, writer), settings.worker_concurrency)
+        sealer = Sealer.from_settings(settings.encryption_key, settings.data_dir)
+        runner = Runner(engine, writer, sealer=sealer, audit_unstored=settings.audits_unstored)
+        dispatcher = LocalDispatcher(runner, settings.worker_concurrency)
+        conversations = ConversationsService(SqlConversationStore(store), store)
         responses = ResponsesService(
-            store, bus, writer, dispatcher, keepalive_s=settings.keepalive_s
+            store,
+            bus,
+            writer,
+            dispatcher,
+            keepalive_s=settings.keepalive_s,
+            conversations=conversations,
+            sealer=sealer,
+            audit_unstored=settings.audits_unstored,
         )
-        return cls(settings, store, bus, writer, engine, dispatcher, responses)
+        audit = AuditService(SqlAuditStore(store.reader))
+        return cls(
+            settings, store, bus, writer, engine, dispatcher, responses, conversations, audit
+        )
 
     async def close(self) -> None:
         await self.dispatcher.close()  # running responses end with response.failed

@@ -97,6 +97,21 @@ class Settings:
             "help": "tenant recorded on stored responses until access control lands",
         },
     )
+    encryption_key: str = field(
+        default="",
+        metadata={
+            "env": "RESPONSED_ENCRYPTION_KEY",
+            "help": "secret that seals reasoning.encrypted_content; empty: a key made and kept "
+            "in data_dir (set one when several servers share a database)",
+        },
+    )
+    audit_unstored: str = field(
+        default="true",
+        metadata={
+            "env": "RESPONSED_AUDIT_UNSTORED",
+            "help": "record tool calls of store:false responses in the audit too (true | false)",
+        },
+    )
     log_level: str = field(
         default="info",
         metadata={"env": "RESPONSED_LOG_LEVEL", "help": "debug | info | warning | error"},
@@ -119,6 +134,10 @@ class Settings:
     @property
     def resolved_database_url(self) -> str:
         return normalise_url(self.database_url) if self.database_url else sqlite_url(self.data_dir)
+
+    @property
+    def audits_unstored(self) -> bool:
+        return self.audit_unstored.strip().lower() in ("true", "1", "yes", "on")
 
     @property
     def engine_urls(self) -> list[str]:

@@ -2,9 +2,8 @@
 
 hash(event) = sha256(hash(previous event) + stored bytes), starting from a value derived from
 the response id, so an event edited, removed, moved to another response or reordered breaks
-every hash after it. (Anyone able to rewrite the whole table can recompute it: the chain shows
-edits, it does not prevent them; copy `responsed audit verify --heads` output elsewhere to
-pin the current heads.)
+every hash after it. The chain makes edits evident; it does not stop someone able to rewrite
+a whole log and recompute its hashes.
 """
 
 from __future__ import annotations

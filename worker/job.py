@@ -16,3 +16,5 @@ class Job:
     next_seq: int  # sequence number of the first event the worker appends
     epoch: int = 0
     persist: bool = True  # store:false responses go to the bus only
+    owner: str = ""  # recorded on audit rows; binds sealed reasoning to its owner
+    seal_reasoning: bool = False  # include=reasoning.encrypted_content
