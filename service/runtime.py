@@ -36,6 +36,9 @@ def build_engine(settings: Settings) -> Engine:
             model_map=parse_model_map(settings.engine_model_map),
             connect_timeout=settings.engine_connect_timeout,
             read_timeout=settings.engine_read_timeout,
+            reasoning_field=""
+            if settings.engine_reasoning_field.lower() == "none"
+            else settings.engine_reasoning_field,
         )
     raise ValueError(f"unknown engine {settings.engine!r}: expected 'builtin' or 'openai'")
 

@@ -65,6 +65,14 @@ class Settings:
             "help": "seconds the engine may stay silent (first token included)",
         },
     )
+    engine_reasoning_field: str = field(
+        default="reasoning_content",
+        metadata={
+            "env": "RESPONSED_ENGINE_REASONING_FIELD",
+            "help": "assistant-message field that carries reasoning sent back to the engine; "
+            "'none' drops it",
+        },
+    )
     builtin_rate: float = field(
         default=0.0,
         metadata={

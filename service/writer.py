@@ -153,6 +153,8 @@ class EventWriter:
             self.flushes += 1
             self.events_written += count
             for batch in batches:
+                if batch.audit_only:
+                    continue  # audit rows alone: nothing to publish, no writer to stop
                 if batch.response_id in fenced:
                     self._fenced.add(batch.response_id)
                 elif batch.events:

@@ -121,3 +121,16 @@ async def test_requests_rotate_over_engine_urls():
 def test_model_map_parsing():
     assert parse_model_map("gpt-4o=Qwen/Qwen3-8B, *=fallback,,bad") == {
         "gpt-4o": "Qwen/Qwen3-8B", "*": "fallback"}
+
+
+def test_reasoning_sent_back_is_renamed_or_dropped_for_the_engine():
+    from worker.engines.openai_chat import _body
+
+    messages = [{"role": "user", "content": "q"},
+                {"role": "assistant", "content": "a", "reasoning_content": "thought"}]
+    request = EngineRequest(model="m", messages=messages)
+    assert _body(request, "m")["messages"][1]["reasoning_content"] == "thought"
+    assert _body(request, "m", "reasoning")["messages"][1] == {
+        "role": "assistant", "content": "a", "reasoning": "thought"}
+    assert "reasoning_content" not in _body(request, "m", "")["messages"][1]
+    assert messages[1]["reasoning_content"] == "thought"  # the request itself is untouched
