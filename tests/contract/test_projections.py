@@ -404,3 +404,16 @@ async def test_conversation_items_page_both_ways_and_owners_are_kept_apart(store
     assert await conversations.item("conv_a", "msg_1") is None
     assert await conversations.delete("conv_a", "tenant-a") is True
     assert await conversations.all_items("conv_a") == []
+
+
+async def test_a_lock_whose_response_never_started_goes_stale(store: SqlEventStore):
+    await _conversation(store)
+    conversations = SqlConversationStore(store, stale_lock_s=0.0)
+    assert await conversations.lock("conv_a", "tenant-a", "resp_ghost") == "locked"
+    # resp_ghost never got a row (its process died before its first commit): not held forever.
+    assert await conversations.lock("conv_a", "tenant-a", "resp_next") == "locked"
+    await store.append(
+        [AppendBatch("resp_next", 0, -1, _events(0, 0), create=_new("resp_next"))]
+    )
+    # A holder that is running keeps it, however old the lock.
+    assert await conversations.lock("conv_a", "tenant-a", "resp_third") == "busy"
