@@ -10,6 +10,8 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
+from api.audit import list_tool_calls
+from api.conversations import ConversationsController
 from api.errors import on_http_exception, on_responsed_error, on_unexpected
 from api.routes import ResponsesController, healthz, prometheus_metrics, readyz
 from domain.errors import ResponsedError
@@ -36,7 +38,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await runtime.close()
 
     return Litestar(
-        route_handlers=[ResponsesController, healthz, readyz, prometheus_metrics],
+        route_handlers=[
+            ResponsesController,
+            ConversationsController,
+            list_tool_calls,
+            healthz,
+            readyz,
+            prometheus_metrics,
+        ],
         lifespan=[lifespan],
         exception_handlers={
             ResponsedError: on_responsed_error,

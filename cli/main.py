@@ -1,4 +1,5 @@
-"""`responsed serve` and `responsed migrate`. Every flag has a RESPONSED_* environment twin."""
+"""`responsed serve`, `responsed migrate` and `responsed audit`.
+Every flag has a RESPONSED_* environment twin."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 import sys
 from dataclasses import fields
 
+from cli import audit
 from service.settings import Settings
 
 
@@ -99,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     _add_setting_flags(worker, [f.name for f in fields(Settings)])
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     _add_setting_flags(migrate, ["data_dir", "database_url", "log_level"])
+    audit.add_commands(commands, _add_setting_flags)
     args = parser.parse_args(argv)
     settings = _settings(args)
     logging.basicConfig(
@@ -109,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
             _serve(settings)
         elif args.command == "worker":
             _worker(settings)
+        elif args.command == "audit":
+            sys.exit(audit.run(settings, args))
         else:
             _migrate(settings)
     except ValueError as error:

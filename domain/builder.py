@@ -9,10 +9,13 @@ them with `drain()` after each call and encodes them once.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from domain import ids
+from domain.custom_input import InputDecoder, final_input
 from domain.response import Response
+from domain.tools import custom_tool_names
 
 Event = dict[str, Any]
 
@@ -28,8 +31,23 @@ class BuilderClosed(Exception):
     """A delta arrived after the terminal event."""
 
 
+CALL_TYPES = ("function_call", "custom_tool_call")
+_DROPPED = -1  # an engine tool index whose call is not kept (parallel_tool_calls false)
+
+
 class ResponseBuilder:
-    def __init__(self, response: Response, *, next_seq: int = 0) -> None:
+    def __init__(
+        self,
+        response: Response,
+        *,
+        next_seq: int = 0,
+        seal: Callable[[dict[str, Any]], str] | None = None,
+    ) -> None:
+        """`seal` makes a reasoning item's encrypted_content (include=reasoning.encrypted_content).
+
+        Which calls become custom_tool_call items, and whether more than one call is kept,
+        follow the response's own `tools` and `parallel_tool_calls`.
+        """
         self.response = response
         self.output: list[dict[str, Any]] = []
         self.finished = False
@@ -40,6 +58,15 @@ class ResponseBuilder:
         self._chunks: list[str] = []  # text of the open part or function arguments
         # Function calls by the engine's tool index -> output index, for interleaved fragments.
         self._calls: dict[int, int] = {}
+        self._custom = custom_tool_names(response.get("tools"))
+        self._single_call = response.get("parallel_tool_calls") is False
+        self._decoder: InputDecoder | None = None  # the open custom call's input, as it streams
+        self._input: list[str] = []  # the decoded input streamed so far
+        self._seal = seal
+
+    def seal_reasoning_with(self, seal: Callable[[dict[str, Any]], str]) -> None:
+        """Give finished reasoning items an encrypted_content made by `seal` from now on."""
+        self._seal = seal
 
     # -- events ---------------------------------------------------------------------------------
     @property
@@ -124,30 +151,30 @@ class ResponseBuilder:
         )
 
     def tool_call(self, index: int, call_id: str | None, name: str | None, arguments: str) -> None:
-        """One streamed tool-call fragment; a new index opens a new function_call item."""
+        """One streamed tool-call fragment; a new index opens a new call item.
+
+        Calls of custom tools become custom_tool_call items whose input streams as text.
+        With parallel_tool_calls false only the first call is kept.
+        """
         if self.finished:
             raise BuilderClosed("the response already ended")
         item = self._item
         position = self._calls.get(index)
         if position is None:
+            if self._single_call and self._calls:
+                self._calls[index] = _DROPPED
+                return
             self._close_item("completed")
-            item = self._open_item("function_call")
-            item["call_id"] = call_id or ids.new_id(ids.CALL)
-            item["name"] = name or ""
+            item = self._open_call(name or "", call_id)
             self._calls[index] = len(self.output)
-            self._emit(
-                {
-                    "type": "response.output_item.added",
-                    "output_index": len(self.output),
-                    "item": {**item, "arguments": ""},
-                }
-            )
         elif item is None or position != len(self.output):
-            return  # a late fragment of a call already closed: nothing sensible to add
+            return  # a dropped call, or a late fragment of a call already closed
         elif name and not item["name"]:
             item["name"] = name
-        if arguments:
-            self._chunks.append(arguments)
+        if not arguments:
+            return
+        self._chunks.append(arguments)
+        if item["type"] == "function_call":
             self._emit(
                 {
                     "type": "response.function_call_arguments.delta",
@@ -156,6 +183,42 @@ class ResponseBuilder:
                     "delta": arguments,
                 }
             )
+            return
+        assert self._decoder is not None
+        text = self._decoder.feed(arguments)
+        if text:
+            self._input.append(text)
+            self._emit(
+                {
+                    "type": "response.custom_tool_call_input.delta",
+                    "item_id": item["id"],
+                    "output_index": len(self.output),
+                    "delta": text,
+                }
+            )
+
+    def _open_call(self, name: str, call_id: str | None) -> dict[str, Any]:
+        custom = name in self._custom
+        item: dict[str, Any] = {
+            "id": ids.new_id(ids.CUSTOM_TOOL_CALL if custom else ids.FUNCTION_CALL),
+            "type": "custom_tool_call" if custom else "function_call",
+            "status": "in_progress",
+            "call_id": call_id or ids.new_id(ids.CALL),
+            "name": name,
+        }
+        item["input" if custom else "arguments"] = ""
+        self._item = item
+        self._chunks = []
+        self._input = []
+        self._decoder = InputDecoder() if custom else None
+        self._emit(
+            {
+                "type": "response.output_item.added",
+                "output_index": len(self.output),
+                "item": dict(item),
+            }
+        )
+        return item
 
     # -- items ----------------------------------------------------------------------------------
     def _open_item(self, item_type: str) -> dict[str, Any]:
@@ -167,7 +230,7 @@ class ResponseBuilder:
                 "status": "in_progress",
                 "content": [],
             }
-        elif item_type == "reasoning":
+        else:
             item = {
                 "id": ids.new_id(ids.REASONING),
                 "type": "reasoning",
@@ -175,15 +238,6 @@ class ResponseBuilder:
                 "content": [],
                 "status": "in_progress",
             }
-        else:
-            item = {
-                "id": ids.new_id(ids.FUNCTION_CALL),
-                "type": "function_call",
-                "status": "in_progress",
-                "arguments": "",
-            }
-            self._item = item
-            return item  # its added event carries call_id/name, emitted by tool_call()
         self._item = item
         self._emit(
             {
@@ -261,8 +315,21 @@ class ResponseBuilder:
                     "arguments": item["arguments"],
                 }
             )
+        elif item["type"] == "custom_tool_call":
+            item["input"] = final_input("".join(self._chunks), "".join(self._input))
+            self._chunks, self._input, self._decoder = [], [], None
+            self._emit(
+                {
+                    "type": "response.custom_tool_call_input.done",
+                    "item_id": item["id"],
+                    "output_index": len(self.output),
+                    "input": item["input"],
+                }
+            )
         else:
             self._close_part()
+            if item["type"] == "reasoning" and self._seal is not None:
+                item["encrypted_content"] = self._seal(item)
         item["status"] = status
         self._emit(
             {"type": "response.output_item.done", "output_index": len(self.output), "item": item}
@@ -341,6 +408,9 @@ def resume_builder(events: list[dict[str, Any]]) -> ResponseBuilder:
         if item["type"] == "function_call":
             builder._chunks = [item.get("arguments", "")]
             builder._calls[-1] = index  # no engine index maps to a resumed call
+        elif item["type"] == "custom_tool_call":
+            builder._input = [item.get("input", "")]  # the raw arguments are not in the log
+            builder._calls[-1] = index
         elif item.get("content") and (index, len(item["content"]) - 1) not in done_parts:
             part = item["content"][-1]
             builder._part = part["type"]

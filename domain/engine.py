@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.request import CreateResponse
+from domain.tools import chat_tools
 
 
 @dataclass(slots=True)
@@ -76,40 +77,10 @@ def _response_format(request_text: dict[str, Any] | None) -> dict[str, Any] | No
     return None
 
 
-def _chat_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-    # Only function tools reach the engine; hosted tool types have nothing to run them here.
-    chat = [
-        {
-            "type": "function",
-            "function": {
-                key: value
-                for key, value in (
-                    ("name", tool.get("name")),
-                    ("description", tool.get("description")),
-                    ("parameters", tool.get("parameters")),
-                    ("strict", tool.get("strict")),
-                )
-                if value is not None
-            },
-        }
-        for tool in tools or []
-        if tool.get("type") == "function"
-    ]
-    return chat or None
-
-
-def _chat_tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
-    if isinstance(choice, dict) and choice.get("type") == "function":
-        return {"type": "function", "function": {"name": choice.get("name")}}
-    if isinstance(choice, str):
-        return choice
-    return None
-
-
 def build_engine_request(request: CreateResponse, messages: list[dict[str, Any]]) -> EngineRequest:
     """Map the request onto Chat Completions: only what the client set (so the engine's own
     defaults apply otherwise) and one token cap, sent once."""
-    tools = _chat_tools(request.tools)
+    tools, tool_choice = chat_tools(request.tools, request.tool_choice)
     text = request.text.model_dump(by_alias=True, exclude_none=True) if request.text else None
     return EngineRequest(
         model=request.model,
@@ -119,7 +90,11 @@ def build_engine_request(request: CreateResponse, messages: list[dict[str, Any]]
         top_p=request.top_p,
         response_format=_response_format(text),
         tools=tools,
-        tool_choice=_chat_tool_choice(request.tool_choice) if tools else None,
+        tool_choice=tool_choice,
         reasoning_effort=request.reasoning.effort if request.reasoning else None,
         user=request.safety_identifier or request.user,
+        # Asked only when it restricts: the builder keeps the first call either way.
+        extra={"parallel_tool_calls": False}
+        if tools and request.parallel_tool_calls is False
+        else {},
     )

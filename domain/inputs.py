@@ -6,6 +6,7 @@ of typed parts. Chat messages are what a Chat Completions engine accepts.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from domain import ids
@@ -15,15 +16,18 @@ Item = dict[str, Any]
 ROLES = ("user", "system", "developer", "assistant")
 MAX_ITEM_ID = 256
 _INPUT_PART_TYPES = ("input_text", "input_image", "input_file", "output_text", "refusal", "text")
-# Items a client may send back from an earlier turn; kept verbatim and converted for the engine.
-_PASSTHROUGH_TYPES = (
-    "function_call",
-    "function_call_output",
-    "custom_tool_call",
-    "custom_tool_call_output",
-    "reasoning",
-    "item_reference",
-)
+# Items a client may send back from an earlier turn: the id prefix each gets when it has none,
+# and the string fields each must carry. Kept as sent otherwise, and converted for the engine.
+_PASSTHROUGH_TYPES = {
+    "function_call": (ids.FUNCTION_CALL, ("call_id", "name", "arguments")),
+    "function_call_output": (ids.FUNCTION_CALL_OUTPUT, ("call_id",)),
+    "custom_tool_call": (ids.CUSTOM_TOOL_CALL, ("call_id", "name", "input")),
+    "custom_tool_call_output": (ids.CUSTOM_TOOL_CALL_OUTPUT, ("call_id",)),
+    "reasoning": (ids.REASONING, ()),
+    "item_reference": ("", ("id",)),
+}
+CALL_TYPES = ("function_call", "custom_tool_call")
+OUTPUT_TYPES = ("function_call_output", "custom_tool_call_output")
 
 
 def _invalid(message: str, param: str, code: str = "invalid_value") -> InvalidRequest:
@@ -86,11 +90,13 @@ def _item_id(item: dict[str, Any], param: str, prefix: str) -> str:
     if item_id is None or item_id == "":
         return ids.new_id(prefix)
     if not isinstance(item_id, str):
-        raise _invalid(f"Invalid type for '{param}.id': expected a string.", f"{param}.id",
-                       "invalid_type")
+        raise _invalid(
+            f"Invalid type for '{param}.id': expected a string.", f"{param}.id", "invalid_type"
+        )
     if "\x00" in item_id or len(item_id) > MAX_ITEM_ID:
-        raise _invalid(f"Invalid '{param}.id': at most {MAX_ITEM_ID} characters, no NUL.",
-                       f"{param}.id")
+        raise _invalid(
+            f"Invalid '{param}.id': at most {MAX_ITEM_ID} characters, no NUL.", f"{param}.id"
+        )
     return item_id
 
 
@@ -142,11 +148,79 @@ def normalise_input(value: str | list[Any]) -> list[Item]:
         if kind == "message":
             items.append(_normalise_message(raw, param))
         elif kind in _PASSTHROUGH_TYPES:
-            item = dict(raw)
-            item["id"] = _item_id(raw, param, ids.FUNCTION_CALL if "call" in kind else ids.MESSAGE)
-            items.append(item)
+            items.append(_normalise_passthrough(raw, kind, param))
         # Unknown item types are ignored, as protocol.md asks.
     return items
+
+
+def _normalise_passthrough(raw: dict[str, Any], kind: str, param: str) -> Item:
+    prefix, required = _PASSTHROUGH_TYPES[kind]
+    for key in required:
+        value = raw.get(key)
+        if value is None and key == "arguments":
+            continue  # a call with no arguments; "" below
+        if not isinstance(value, str):
+            code = "missing_required_parameter" if value is None else "invalid_type"
+            message = (
+                f"Missing required parameter: '{param}.{key}'."
+                if value is None
+                else f"Invalid type for '{param}.{key}': expected a string."
+            )
+            raise _invalid(message, f"{param}.{key}", code)
+        if "\x00" in value:
+            raise _invalid(f"Invalid '{param}.{key}': no NUL characters.", f"{param}.{key}")
+    if kind == "item_reference":
+        return {"type": "item_reference", "id": raw["id"]}
+    item = dict(raw)
+    item["id"] = _item_id(raw, param, prefix)
+    if kind == "function_call":
+        item["arguments"] = raw.get("arguments") or ""
+    if kind in OUTPUT_TYPES:
+        output = raw.get("output")
+        if not isinstance(output, (str, list)):
+            raise _invalid(
+                f"Invalid type for '{param}.output': expected a string or an array of parts.",
+                f"{param}.output",
+                "missing_required_parameter" if output is None else "invalid_type",
+            )
+    if kind == "reasoning":
+        for key in ("summary", "content"):
+            if raw.get(key) is not None and not isinstance(raw[key], list):
+                raise _invalid(
+                    f"Invalid type for '{param}.{key}': expected an array.",
+                    f"{param}.{key}",
+                    "invalid_type",
+                )
+        item["summary"] = raw.get("summary") or []
+        encrypted = raw.get("encrypted_content")
+        if encrypted is not None and not isinstance(encrypted, str):
+            raise _invalid(
+                f"Invalid type for '{param}.encrypted_content': expected a string.",
+                f"{param}.encrypted_content",
+                "invalid_type",
+            )
+    item.setdefault("status", "completed")
+    return item
+
+
+def check_tool_outputs(items: list[Item], first_new: int) -> None:
+    """Every tool output must follow its call: 400 naming the call_id otherwise.
+
+    `first_new` is where the request's own input starts (history comes first), so the error
+    can point at the right `input[i]`.
+    """
+    calls: set[str] = set()
+    for position, item in enumerate(items):
+        kind = item.get("type")
+        if kind in CALL_TYPES:
+            calls.add(item["call_id"])
+        elif kind in OUTPUT_TYPES and item["call_id"] not in calls:
+            index = position - first_new
+            raise _invalid(
+                f"No tool call found for {kind.replace('_', ' ')} with call_id "
+                f"'{item['call_id']}'.",
+                f"input[{index}]" if index >= 0 else "input",
+            )
 
 
 def _text_of(parts: list[dict[str, Any]]) -> str:
@@ -170,36 +244,93 @@ def _chat_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return chat_parts
 
 
+def _output_text(output: Any) -> str:
+    if isinstance(output, list):
+        return _text_of([p for p in output if isinstance(p, dict)])
+    return output if isinstance(output, str) else ""
+
+
+def reasoning_text(item: Item) -> str:
+    """The readable text of a reasoning item: its content, else its summary."""
+    parts = item.get("content") or item.get("summary") or []
+    return "\n".join(
+        p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)
+    )
+
+
+def _tool_call(item: Item) -> dict[str, Any]:
+    if item["type"] == "custom_tool_call":
+        # Offered to the engine as a function taking {"input": ...} (domain.tools).
+        arguments = json.dumps({"input": item.get("input") or ""}, ensure_ascii=False)
+    else:
+        arguments = item.get("arguments") or ""
+    return {
+        "id": item.get("call_id"),
+        "type": "function",
+        "function": {"name": item.get("name"), "arguments": arguments},
+    }
+
+
 def to_chat_messages(instructions: str | None, items: list[Item]) -> list[dict[str, Any]]:
-    """Turn stored input items into Chat Completions messages for the engine."""
+    """Turn stored input items into Chat Completions messages for the engine.
+
+    Consecutive calls become one assistant message with several tool_calls (joined to the
+    assistant text just before them); each output becomes a tool message right after the
+    assistant message that holds its call; a reasoning item's text rides on the next
+    assistant message as `reasoning_content`, which engines that know it feed back to the
+    model (the engine adapter may rename or drop it).
+    """
     messages: list[dict[str, Any]] = []
     if instructions:
         messages.append({"role": "system", "content": instructions})
+    reasoning: list[str] = []
+    where: dict[str, int] = {}  # call_id -> index of the assistant message holding it
+
+    def assistant(message: dict[str, Any]) -> dict[str, Any]:
+        if reasoning:
+            message["reasoning_content"] = "\n".join(reasoning)
+            reasoning.clear()
+        return message
+
     for item in items:
         kind = item.get("type")
         if kind == "message":
             # Most engines' chat templates know no 'developer' role; it means system.
             role = "system" if item["role"] == "developer" else item["role"]
-            messages.append({"role": role, "content": _chat_content(item["content"])})
-        elif kind == "function_call":
-            call = {
-                "id": item.get("call_id"),
-                "type": "function",
-                "function": {"name": item.get("name"), "arguments": item.get("arguments") or ""},
-            }
+            message = {"role": role, "content": _chat_content(item["content"])}
+            messages.append(assistant(message) if role == "assistant" else message)
+        elif kind in CALL_TYPES:
+            call = _tool_call(item)
             previous = messages[-1] if messages else None
-            # Consecutive calls belong to one assistant turn.
-            if previous and previous["role"] == "assistant" and "tool_calls" in previous:
-                previous["tool_calls"].append(call)
+            if previous is not None and previous["role"] == "assistant" and not reasoning:
+                previous.setdefault("tool_calls", []).append(call)
+                if not previous.get("content"):
+                    previous["content"] = None
             else:
-                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind == "function_call_output":
-            output = item.get("output")
-            if isinstance(output, list):
-                output = _text_of(output)
-            messages.append(
-                {"role": "tool", "tool_call_id": item.get("call_id"), "content": output or ""}
-            )
+                messages.append(
+                    assistant({"role": "assistant", "content": None, "tool_calls": [call]})
+                )
+            where[item["call_id"]] = len(messages) - 1
+        elif kind in OUTPUT_TYPES:
+            message = {
+                "role": "tool",
+                "tool_call_id": item.get("call_id"),
+                "content": _output_text(item.get("output")),
+            }
+            holder = where.get(item.get("call_id"))  # type: ignore[arg-type]
+            if holder is None or holder == len(messages) - 1:
+                messages.append(message)
+                continue
+            # After its call's assistant message and the tool messages already behind it.
+            position = holder + 1
+            while position < len(messages) and messages[position]["role"] == "tool":
+                position += 1
+            messages.insert(position, message)
+            where = {k: (v + 1 if v >= position else v) for k, v in where.items()}
+        elif kind == "reasoning":
+            text = reasoning_text(item)
+            if text:
+                reasoning.append(text)
     return messages
 
 

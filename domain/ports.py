@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from domain.engine import Chunk, EngineRequest
@@ -27,6 +27,8 @@ class NewResponse:
     request: bytes  # the create request, JSON
     created_at: int
     input_items: list[dict[str, Any]]
+    conversation_id: str | None = None
+    history_count: int = 0  # leading input items that came from the conversation
 
 
 @dataclass(slots=True)
@@ -36,6 +38,39 @@ class Final:
     status: str
     snapshot: bytes
     completed_at: int | None
+    # The output items (for item_reference and the conversation), when the caller has them;
+    # otherwise they are read from the snapshot.
+    output: list[dict[str, Any]] | None = None
+    conversation_id: str | None = None  # release it, and append to it when it completed
+
+
+@dataclass(slots=True)
+class ToolCallRecord:
+    """One row of the tool-call audit."""
+
+    id: str  # the call item's id
+    owner: str
+    response_id: str
+    conversation_id: str | None
+    model: str
+    type: str  # function_call | custom_tool_call
+    name: str
+    call_id: str
+    arguments: str  # a custom call's input
+    status: str
+    stored: bool
+    created_at: float
+
+
+@dataclass(slots=True)
+class ToolOutput:
+    """A function_call_output (or custom one) sent back: links to its call by call_id."""
+
+    owner: str
+    call_id: str
+    output: str
+    response_id: str  # the response whose input carried it
+    at: float
 
 
 @dataclass(slots=True)
@@ -48,6 +83,11 @@ class AppendBatch:
     events: list[StoredEvent]
     final: Final | None = None
     create: NewResponse | None = None  # insert the row in the same transaction
+    # Audit rows written in the same transaction as the events.
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    tool_outputs: list[ToolOutput] = field(default_factory=list)
+    # Only the audit rows: a store:false response has no row and no log to fence or append to.
+    audit_only: bool = False
 
     @property
     def last_seq(self) -> int:
@@ -88,6 +128,10 @@ class EventStore(Protocol):
     ) -> tuple[list[bytes], bool]: ...
 
     async def delete(self, response_id: str) -> bool: ...
+
+    async def find_item(self, owner: str, item_id: str) -> bytes | None:
+        """A stored item (conversation, output or input item) of this owner, by id."""
+        ...
 
     async def unfinished(self) -> list[ResponseRecord]: ...
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from domain.errors import InvalidRequest
+from domain.tools import check_tools
 
 MAX_METADATA_PAIRS = 16
 MAX_METADATA_KEY = 64
@@ -175,6 +176,30 @@ def parse_create_request(body: Any) -> CreateResponse:
             "The request body must be a JSON object.", param=None, code="invalid_json"
         )
     try:
-        return CreateResponse.model_validate(body)
+        request = CreateResponse.model_validate(body)
     except ValidationError as error:
         raise _first_error(error) from None
+    check_tools(request.tools, request.tool_choice)
+    request.conversation = conversation_id(request.conversation)  # type: ignore[assignment]
+    return request
+
+
+def conversation_id(value: str | dict[str, Any] | None) -> str | None:
+    """`conversation` is an id or {"id": ...}."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = value.get("id")
+        if not isinstance(value, str):
+            raise InvalidRequest(
+                "Missing required parameter: 'conversation.id'.",
+                param="conversation.id",
+                code="missing_required_parameter",
+            )
+    if not value or "\x00" in value or len(value) > 256:
+        raise InvalidRequest(
+            "Invalid 'conversation': expected a conversation id.",
+            param="conversation",
+            code="invalid_value",
+        )
+    return value

@@ -116,6 +116,8 @@ def fold(events: Iterable[dict[str, Any]]) -> Response | None:
             ]
         elif kind == "response.function_call_arguments.delta":
             output[event["output_index"]]["arguments"] += event["delta"]
+        elif kind == "response.custom_tool_call_input.delta":
+            output[event["output_index"]]["input"] += event["delta"]
     if response is not None:
         response["output"] = output
     return response

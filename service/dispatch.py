@@ -10,6 +10,7 @@ from typing import Protocol
 
 from domain.ports import Bus, EventStore
 from service.jobs import load_job
+from service.sealing import Sealer
 from service.writer import EventWriter
 from storage.redis_jobs import RedisJobQueue
 from worker.job import Job
@@ -50,6 +51,8 @@ class QueueDispatcher:
         jobs: RedisJobQueue,
         runner: Runner,
         local: LocalDispatcher,
+        *,
+        sealer: Sealer | None = None,
     ) -> None:
         self._store = store
         self._writer = writer
@@ -58,6 +61,7 @@ class QueueDispatcher:
         self._runner = runner
         self._local = local
         self._name = "api-" + process_name()
+        self._sealer = sealer
 
     async def submit(self, job: Job) -> None:
         if not job.persist:
@@ -81,7 +85,7 @@ class QueueDispatcher:
             return False
         if claim is None:
             return False
-        job = await load_job(self._store, response_id, claim.epoch)
+        job = await load_job(self._store, response_id, claim.epoch, self._sealer)
         if job is not None:
             await self._runner.end_cancelled(job)
             await self._writer.flushed()

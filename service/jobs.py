@@ -10,6 +10,8 @@ from domain.engine import build_engine_request
 from domain.inputs import to_chat_messages
 from domain.ports import EventStore
 from domain.request import parse_create_request
+from service.input_items import unseal
+from service.sealing import Sealer
 from worker.job import Job
 
 _PAGE = 1000
@@ -26,7 +28,9 @@ async def read_log(store: EventStore, response_id: str) -> list[dict]:  # type: 
     return events
 
 
-async def load_job(store: EventStore, response_id: str, epoch: int) -> Job | None:
+async def load_job(
+    store: EventStore, response_id: str, epoch: int, sealer: Sealer | None = None
+) -> Job | None:
     """The job for a stored running response, continuing from its last stored event."""
     record = await store.get(response_id)
     events = await read_log(store, response_id)
@@ -34,7 +38,11 @@ async def load_job(store: EventStore, response_id: str, epoch: int) -> Job | Non
         return None
     request = parse_create_request(orjson.loads(record.request))
     items, _ = await store.input_items(response_id, after=None, limit=100_000, descending=False)
-    messages = to_chat_messages(request.instructions, [orjson.loads(i) for i in items])
+    stored_items = [orjson.loads(i) for i in items]
+    engine_items = stored_items
+    if sealer is not None:  # sealed reasoning was checked when the response was created
+        engine_items = unseal(sealer, stored_items, record.owner, len(stored_items))
+    messages = to_chat_messages(request.instructions, engine_items)
     builder = resume_builder(events)
     engine_request = build_engine_request(request, messages)
     if builder.next_seq > 2:
@@ -47,4 +55,11 @@ async def load_job(store: EventStore, response_id: str, epoch: int) -> Job | Non
             )
         else:
             engine_request.assistant_prefix = prefix
-    return Job(response_id, builder, engine_request, epoch=epoch)
+    return Job(
+        response_id,
+        builder,
+        engine_request,
+        epoch=epoch,
+        owner=record.owner,
+        seal_reasoning="reasoning.encrypted_content" in (request.include or ()),
+    )

@@ -9,9 +9,9 @@ import logging
 import orjson
 
 from domain.builder import resume_builder
-from domain.ports import EventStore, Final
+from domain.ports import EventStore
 from service.writer import EventWriter
-from worker.runner import encode
+from worker.runner import encode, final_of, tool_call_records
 
 log = logging.getLogger("responsed.recovery")
 
@@ -28,12 +28,13 @@ async def fail_orphans(store: EventStore, writer: EventWriter) -> int:
             continue
         builder = resume_builder(events)
         builder.fail("server_error", "The server restarted before the response finished.")
-        response = builder.response
+        events = builder.drain()
         writer.add(
             record.id,
-            encode(builder.drain()),
+            encode(events),
             epoch=record.epoch,
-            final=Final(response["status"], orjson.dumps(response), None),
+            final=final_of(builder.response),
+            tool_calls=tool_call_records(events, builder.response, record.owner, True),
         )
         count += 1
     await writer.flushed()

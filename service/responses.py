@@ -14,7 +14,7 @@ from domain import ids
 from domain.builder import ResponseBuilder
 from domain.engine import build_engine_request
 from domain.errors import InvalidRequest, NotFound
-from domain.inputs import normalise_input, to_chat_messages
+from domain.inputs import check_tool_outputs, normalise_input, to_chat_messages
 from domain.ports import (
     Bus,
     EventStore,
@@ -25,8 +25,11 @@ from domain.ports import (
 )
 from domain.request import CreateResponse, parse_create_request
 from domain.response import TERMINAL_EVENTS, fold, new_response
+from service.conversations import ConversationsService
 from service.dispatch import Dispatcher
 from service.follow import follow
+from service.input_items import resolve_references, tool_outputs, unseal
+from service.sealing import Sealer
 from service.writer import EventWriter
 from worker.job import Job
 from worker.runner import encode
@@ -51,6 +54,9 @@ class ResponsesService:
         *,
         keepalive_s: float = 15.0,
         local_bus: Bus | None = None,
+        conversations: ConversationsService | None = None,
+        sealer: Sealer | None = None,
+        audit_unstored: bool = True,
     ) -> None:
         self._store = store
         self._bus = bus
@@ -58,6 +64,9 @@ class ResponsesService:
         self._writer = writer
         self._dispatcher = dispatcher
         self._keepalive_s = keepalive_s
+        self._conversations = conversations
+        self._sealer = sealer
+        self._audit_unstored = audit_unstored
 
     # -- create ---------------------------------------------------------------------------------
     async def create(self, body: Any, owner: str) -> Created:
@@ -69,15 +78,51 @@ class ResponsesService:
                 param="background",
                 code="invalid_value",
             )
-        if request.conversation is not None:
+        conversation = request.conversation
+        if conversation is not None and request.previous_response_id is not None:
             raise InvalidRequest(
-                "Conversations are not supported by this server yet.",
+                "Mutually exclusive parameters: ensure you are only providing one of: "
+                "'previous_response_id' or 'conversation'.",
                 param="conversation",
-                code="unsupported_parameter",
+                code="mutually_exclusive_parameters",
             )
-        history = await self._history(request.previous_response_id, owner)
-        items = history + normalise_input(request.input)
+        if conversation is not None and (not store or self._conversations is None):
+            raise InvalidRequest(
+                "A response in a conversation must be stored: 'store' must be true.",
+                param="store",
+                code="invalid_value",
+            )
+        new_items = await resolve_references(self._store, normalise_input(request.input), owner)
         response_id = ids.new_id(ids.RESPONSE)
+        if conversation is not None:
+            assert self._conversations is not None
+            history = await self._conversations.begin(conversation, owner, response_id)
+        else:
+            history = await self._history(request.previous_response_id, owner)
+        try:
+            return await self._start(body, request, owner, response_id, history, new_items)
+        except BaseException:
+            if conversation is not None:
+                assert self._conversations is not None
+                await self._conversations.abandon(conversation, response_id)
+            raise
+
+    async def _start(
+        self,
+        body: Any,
+        request: CreateResponse,
+        owner: str,
+        response_id: str,
+        history: list[dict[str, Any]],
+        new_items: list[dict[str, Any]],
+    ) -> Created:
+        store = request.store is not False
+        items = history + new_items
+        check_tool_outputs(items, len(history))
+        engine_items = items
+        if self._sealer is not None:
+            engine_items = unseal(self._sealer, items, owner, len(history))
+        outputs = tool_outputs(new_items, owner, response_id)
         response = new_response(response_id, request, int(time.time()))
         builder = ResponseBuilder(response)
         builder.start()
@@ -86,8 +131,10 @@ class ResponsesService:
         job = Job(
             response_id,
             builder,
-            build_engine_request(request, to_chat_messages(request.instructions, items)),
+            build_engine_request(request, to_chat_messages(request.instructions, engine_items)),
             persist=store,
+            owner=owner,
+            seal_reasoning="reasoning.encrypted_content" in (request.include or ()),
         )
         follows = bool(request.stream) or not request.background
         bus = self._bus if store else self._local_bus
@@ -105,9 +152,14 @@ class ResponsesService:
                     orjson.dumps(body),
                     response["created_at"],
                     items,
+                    conversation_id=request.conversation,  # type: ignore[arg-type]
+                    history_count=len(history) if request.conversation else 0,
                 ),
+                tool_outputs=outputs,
             )
         else:
+            if self._audit_unstored:
+                self._writer.audit(response_id, tool_outputs=outputs)
             await self._writer.publish_only(response_id, first_events, False)
         await self._dispatcher.submit(job)
         if subscription is None:

@@ -6,11 +6,16 @@ import logging
 from dataclasses import dataclass
 
 from domain.ports import Bus, Engine
+from service.audit import AuditService
+from service.conversations import ConversationsService
 from service.dispatch import Dispatcher, QueueDispatcher, process_name
 from service.recovery import fail_orphans
 from service.responses import ResponsesService
+from service.sealing import Sealer
 from service.settings import Settings
 from service.writer import EventWriter
+from storage.audit_store import SqlAuditStore
+from storage.conversation_store import SqlConversationStore
 from storage.database import create_engines, is_sqlite
 from storage.memory_bus import MemoryBus
 from storage.migrate import upgrade
@@ -35,6 +40,9 @@ def build_engine(settings: Settings) -> Engine:
             model_map=parse_model_map(settings.engine_model_map),
             connect_timeout=settings.engine_connect_timeout,
             read_timeout=settings.engine_read_timeout,
+            reasoning_field=""
+            if settings.engine_reasoning_field.lower() == "none"
+            else settings.engine_reasoning_field,
         )
     raise ValueError(f"unknown engine {settings.engine!r}: expected 'builtin' or 'openai'")
 
@@ -55,6 +63,8 @@ class Runtime:
     engine: Engine
     dispatcher: Dispatcher
     responses: ResponsesService
+    conversations: ConversationsService
+    audit: AuditService
     jobs: RedisJobQueue | None = None
     worker: WorkerService | None = None
 
@@ -73,7 +83,8 @@ class Runtime:
         bus: Bus = RedisBus(settings.redis_url) if distributed else local_bus
         writer = EventWriter(store, bus, local_bus=local_bus)
         writer.start()
-        runner = Runner(engine, writer)
+        sealer = Sealer.from_settings(settings.encryption_key, settings.data_dir)
+        runner = Runner(engine, writer, sealer=sealer, audit_unstored=settings.audits_unstored)
         local = LocalDispatcher(runner, settings.worker_concurrency)
         jobs = RedisJobQueue(settings.redis_url) if distributed else None
         dispatcher: Dispatcher = local
@@ -95,16 +106,30 @@ class Runtime:
                 lease_s=settings.lease_s,
                 janitor_interval_s=settings.janitor_interval_s,
                 enqueue_grace_s=settings.enqueue_grace_s,
+                sealer=sealer,
             )
             service.start()
         else:
             role = "api"
             assert jobs is not None
-            dispatcher = QueueDispatcher(store, writer, bus, jobs, runner, local)
+            dispatcher = QueueDispatcher(store, writer, bus, jobs, runner, local, sealer=sealer)
+        conversations = ConversationsService(SqlConversationStore(store), store)
         responses = ResponsesService(
-            store, bus, writer, dispatcher, keepalive_s=settings.keepalive_s, local_bus=local_bus
+            store,
+            bus,
+            writer,
+            dispatcher,
+            keepalive_s=settings.keepalive_s,
+            local_bus=local_bus,
+            conversations=conversations,
+            sealer=sealer,
+            audit_unstored=settings.audits_unstored,
         )
-        return cls(settings, role, store, bus, writer, engine, dispatcher, responses, jobs, service)
+        audit = AuditService(SqlAuditStore(store.reader))
+        return cls(
+            settings, role, store, bus, writer, engine, dispatcher, responses, conversations,
+            audit, jobs, service,
+        )
 
     async def ready(self) -> dict[str, bool]:
         """Each dependency's state, for /readyz."""

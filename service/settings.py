@@ -65,6 +65,14 @@ class Settings:
             "help": "seconds the engine may stay silent (first token included)",
         },
     )
+    engine_reasoning_field: str = field(
+        default="reasoning_content",
+        metadata={
+            "env": "RESPONSED_ENGINE_REASONING_FIELD",
+            "help": "assistant-message field that carries reasoning sent back to the engine; "
+            "'none' drops it",
+        },
+    )
     builtin_rate: float = field(
         default=0.0,
         metadata={
@@ -140,6 +148,21 @@ class Settings:
             "help": "tenant recorded on stored responses until access control lands",
         },
     )
+    encryption_key: str = field(
+        default="",
+        metadata={
+            "env": "RESPONSED_ENCRYPTION_KEY",
+            "help": "secret that seals reasoning.encrypted_content; empty: a key made and kept "
+            "in data_dir (set one when several servers share a database)",
+        },
+    )
+    audit_unstored: str = field(
+        default="true",
+        metadata={
+            "env": "RESPONSED_AUDIT_UNSTORED",
+            "help": "record tool calls of store:false responses in the audit too (true | false)",
+        },
+    )
     log_level: str = field(
         default="info",
         metadata={"env": "RESPONSED_LOG_LEVEL", "help": "debug | info | warning | error"},
@@ -162,6 +185,10 @@ class Settings:
     @property
     def resolved_database_url(self) -> str:
         return normalise_url(self.database_url) if self.database_url else sqlite_url(self.data_dir)
+
+    @property
+    def audits_unstored(self) -> bool:
+        return self.audit_unstored.strip().lower() in ("true", "1", "yes", "on")
 
     @property
     def engine_urls(self) -> list[str]:

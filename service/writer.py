@@ -11,7 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from domain.ports import AppendBatch, Batch, Bus, EventStore, Final, NewResponse, StoredEvent
+from domain.ports import (
+    AppendBatch,
+    Batch,
+    Bus,
+    EventStore,
+    Final,
+    NewResponse,
+    StoredEvent,
+    ToolCallRecord,
+    ToolOutput,
+)
 from service import metrics
 
 log = logging.getLogger("responsed.writer")
@@ -58,18 +68,28 @@ class EventWriter:
         epoch: int = 0,
         final: Final | None = None,
         create: NewResponse | None = None,
+        tool_calls: list[ToolCallRecord] | None = None,
+        tool_outputs: list[ToolOutput] | None = None,
     ) -> None:
-        """Queue events for the next commit. Never blocks; see `room()` for backpressure."""
+        """Queue events for the next commit. Never blocks; see `room()` for backpressure.
+
+        Audit rows (tool calls, tool outputs) commit in the same transaction as the events.
+        """
         pending = self._pending.get(response_id)
         if pending is None:
             expected = events[0].seq - 1 if events else -1
             self._pending[response_id] = AppendBatch(
                 response_id, epoch, expected, list(events), final, create
             )
+            pending = self._pending[response_id]
         else:
             pending.events.extend(events)
             if final is not None:
                 pending.final = final
+        if tool_calls:
+            pending.tool_calls.extend(tool_calls)
+        if tool_outputs:
+            pending.tool_outputs.extend(tool_outputs)
         self._pending_events += len(events)
         if self._pending_events >= self._max_pending:
             self._room.clear()
@@ -88,6 +108,24 @@ class EventWriter:
         self._waiters.append(future)
         self._wakeup.set()
         await future
+
+    def audit(
+        self,
+        response_id: str,
+        *,
+        tool_calls: list[ToolCallRecord] | None = None,
+        tool_outputs: list[ToolOutput] | None = None,
+    ) -> None:
+        """Audit rows of a response that is not stored (no row, no log): the next commit."""
+        if not tool_calls and not tool_outputs:
+            return
+        key = "audit:" + response_id
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = AppendBatch(response_id, 0, -1, [], audit_only=True)
+        pending.tool_calls.extend(tool_calls or ())
+        pending.tool_outputs.extend(tool_outputs or ())
+        self._wakeup.set()
 
     async def publish_only(
         self, response_id: str, events: list[StoredEvent], terminal: bool
@@ -128,6 +166,8 @@ class EventWriter:
             metrics.BATCH_EVENTS.observe(count)
             published = []
             for batch in batches:
+                if batch.audit_only:
+                    continue  # audit rows alone: nothing to publish, no writer to stop
                 if batch.response_id in fenced:
                     self._fenced.add(batch.response_id)
                 elif batch.events:

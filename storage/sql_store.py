@@ -10,9 +10,17 @@ import orjson
 from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.ports import AppendBatch, Claim, ResponseRecord, StoredEvent
+from domain.ports import AppendBatch, Claim, Final, ResponseRecord, StoredEvent
 from storage.database import SqliteCheckpointer
-from storage.tables import response_events, response_input_items, responses
+from storage.projections import Heads, chain, write_finals, write_tool_calls
+from storage.tables import (
+    conversation_items,
+    conversations,
+    response_events,
+    response_input_items,
+    response_output_items,
+    responses,
+)
 
 T = TypeVar("T")
 
@@ -26,7 +34,7 @@ _RECORD_COLUMNS = (
     responses.c.snapshot,
     responses.c.request,
 )
-_PLACEHOLDERS = {"qmark": "?, ?, ?, ?, ?", "numeric_dollar": "$1, $2, $3, $4, $5"}
+_PLACEHOLDERS = {"qmark": "?, ?, ?, ?, ?, ?", "numeric_dollar": "$1, $2, $3, $4, $5, $6"}
 
 
 def _fence_statement(batches: Sequence[AppendBatch], style: str) -> str:
@@ -71,6 +79,8 @@ def _create_rows(conn: Connection, batches: Sequence[AppendBatch], now: float) -
                 "cancel_requested": False,
                 "created_at": c.created_at,
                 "updated_at": now,
+                "conversation_id": c.conversation_id,
+                "history_count": c.history_count,
             }
             for c in creates
         ],
@@ -89,26 +99,37 @@ def _create_rows(conn: Connection, batches: Sequence[AppendBatch], now: float) -
         conn.execute(insert(response_input_items), items)
 
 
-def _append(conn: Connection, batches: Sequence[AppendBatch], now: float) -> set[str]:
-    _create_rows(conn, batches, now)
-    params: list[object] = []
-    for b in batches:
-        params += (b.response_id, b.epoch, b.expected_last_seq, b.last_seq)
-    params.append(now)
-    style = conn.dialect.paramstyle
-    moved = {
-        row[0] for row in conn.exec_driver_sql(_fence_statement(batches, style), tuple(params))
-    }
-    rows = [
-        (b.response_id, e.seq, e.type, e.data, now)
-        for b in batches
-        if b.response_id in moved
-        for e in b.events
-    ]
-    if rows:
-        _insert_events(conn, style, rows)
+def _append(
+    conn: Connection, batches: Sequence[AppendBatch], now: float, heads: Heads
+) -> tuple[set[str], Heads]:
+    """Returns the fenced-out response ids and the chain heads of the ones that moved."""
+    audit = [b for b in batches if b.audit_only]
+    batches = [b for b in batches if not b.audit_only]
+    moved: set[str] = set()
+    new_heads: Heads = {}
+    if batches:
+        _create_rows(conn, batches, now)
+        params: list[object] = []
+        for b in batches:
+            params += (b.response_id, b.epoch, b.expected_last_seq, b.last_seq)
+        params.append(now)
+        style = conn.dialect.paramstyle
+        moved = {
+            row[0] for row in conn.exec_driver_sql(_fence_statement(batches, style), tuple(params))
+        }
+        rows, new_heads = chain(conn, [b for b in batches if b.response_id in moved], heads, now)
+        if rows:
+            # Straight to the driver's executemany: per-row parameter processing in SQLAlchemy
+            # would be most of a flush's cost.
+            conn.exec_driver_sql(
+                "INSERT INTO response_events (response_id, seq, type, data, created_at, hash) "
+                f"VALUES ({_PLACEHOLDERS[style]})",
+                rows,
+            )
+    finals: list[tuple[str, Final]] = []
     for b in batches:
         if b.final is not None and b.response_id in moved:
+            finals.append((b.response_id, b.final))
             conn.execute(
                 update(responses)
                 .where(responses.c.id == b.response_id)
@@ -120,28 +141,10 @@ def _append(conn: Connection, batches: Sequence[AppendBatch], now: float) -> set
                     lease_until=None,
                 )
             )
-    return {b.response_id for b in batches} - moved
-
-
-_PG_INSERT_EVENTS = (
-    "INSERT INTO response_events (response_id, seq, type, data, created_at) "
-    "SELECT * FROM unnest($1::varchar[], $2::int[], $3::varchar[], $4::bytea[], $5::float8[])"
-)
-
-
-def _insert_events(conn: Connection, style: str, rows: list[tuple[Any, ...]]) -> None:
-    if style == "numeric_dollar":
-        # PostgreSQL: one statement with five arrays. executemany runs the insert once per row
-        # (a protocol round per row), which cost PostgreSQL several times the CPU.
-        columns = tuple(map(list, zip(*rows, strict=True)))
-        conn.exec_driver_sql(_PG_INSERT_EVENTS, columns)
-        return
-    # SQLite: the driver's executemany is a C loop over one prepared statement.
-    conn.exec_driver_sql(
-        "INSERT INTO response_events (response_id, seq, type, data, created_at) "
-        f"VALUES ({_PLACEHOLDERS[style]})",
-        rows,
-    )
+    write_tool_calls(conn, [*batches, *audit], moved)
+    if finals:
+        write_finals(conn, finals, now)
+    return {b.response_id for b in batches} - moved, new_heads
 
 
 def _delete(conn: Connection, response_id: str) -> bool:
@@ -149,6 +152,10 @@ def _delete(conn: Connection, response_id: str) -> bool:
     conn.execute(
         delete(response_input_items).where(response_input_items.c.response_id == response_id)
     )
+    conn.execute(
+        delete(response_output_items).where(response_output_items.c.response_id == response_id)
+    )
+    # The tool-call audit keeps its rows: it records what happened, whatever is deleted later.
     return conn.execute(delete(responses).where(responses.c.id == response_id)).rowcount > 0
 
 
@@ -239,6 +246,15 @@ class SqlEventStore:
         self._checkpointer = (
             SqliteCheckpointer(str(writer.url)) if isinstance(writer, Engine) else None
         )
+        self._heads: Heads = {}  # chain heads of responses still being written
+
+    @property
+    def reader(self) -> AsyncEngine:
+        return self._reader
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(connection, *args) in one write transaction (other stores share the writer)."""
+        return await self._write(fn, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         if isinstance(self._writer, AsyncEngine):
@@ -252,7 +268,12 @@ class SqlEventStore:
     async def append(self, batches: Sequence[AppendBatch]) -> set[str]:
         if not batches:
             return set()
-        return await self._write(_append, batches, time.time())
+        fenced, heads = await self._write(_append, batches, time.time(), self._heads)
+        self._heads.update(heads)
+        for b in batches:
+            if b.final is not None or b.response_id in fenced:
+                self._heads.pop(b.response_id, None)
+        return fenced
 
     async def delete(self, response_id: str) -> bool:
         return await self._write(_delete, response_id)
@@ -330,6 +351,30 @@ class SqlEventStore:
             )
             data = [bytes(row[0]) for row in result]
         return data[:limit], len(data) > limit
+
+    async def find_item(self, owner: str, item_id: str) -> bytes | None:
+        """A stored item by id, for item_reference: conversation items first, then the output
+        and the input of stored responses, all of this owner only."""
+        queries = [
+            select(conversation_items.c.data)
+            .join(conversations, conversations.c.id == conversation_items.c.conversation_id)
+            .where(conversation_items.c.item_id == item_id, conversations.c.owner == owner)
+            .order_by(conversation_items.c.position.desc()),
+            select(response_output_items.c.data)
+            .join(responses, responses.c.id == response_output_items.c.response_id)
+            .where(response_output_items.c.item_id == item_id, responses.c.owner == owner)
+            .order_by(responses.c.created_at.desc()),
+            select(response_input_items.c.data)
+            .join(responses, responses.c.id == response_input_items.c.response_id)
+            .where(response_input_items.c.item_id == item_id, responses.c.owner == owner)
+            .order_by(responses.c.created_at.desc()),
+        ]
+        async with self._reader.connect() as conn:
+            for query in queries:
+                row = (await conn.execute(query.limit(1))).first()
+                if row is not None:
+                    return bytes(row[0])
+        return None
 
     async def unfinished(self) -> list[ResponseRecord]:
         async with self._reader.connect() as conn:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
 )
 
 metadata = MetaData()
@@ -34,6 +35,10 @@ responses = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("completed_at", BigInteger, nullable=True),
+    # The conversation the response continues, and how many leading input items came from it:
+    # the rest (new input) and the output are appended to it when the response completes.
+    Column("conversation_id", String(80), nullable=True),
+    Column("history_count", Integer, nullable=False, default=0, server_default="0"),
 )
 Index("ix_responses_status", responses.c.status)
 Index("ix_responses_owner_created", responses.c.owner, responses.c.created_at)
@@ -46,6 +51,8 @@ response_events = Table(
     Column("type", String(80), nullable=False),
     Column("data", LargeBinary, nullable=False),
     Column("created_at", Float, nullable=False),
+    # sha256(previous hash + data): the response's events form a chain (storage.chain).
+    Column("hash", LargeBinary, nullable=True),
     # Clustered on (response_id, seq): one B-tree to write, not a table plus an index.
     sqlite_with_rowid=False,
 )
@@ -63,3 +70,65 @@ Index(
     response_input_items.c.response_id,
     response_input_items.c.item_id,
 )
+Index("ix_response_input_items_item_id", response_input_items.c.item_id)
+
+# The output items of finished responses, so item_reference can find them by id.
+response_output_items = Table(
+    "response_output_items",
+    metadata,
+    Column("response_id", String(80), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("item_id", String, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+Index("ix_response_output_items_item_id", response_output_items.c.item_id)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("owner", String, nullable=False),
+    Column("metadata", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("next_position", Integer, nullable=False, default=0),
+    # The response running on it: one at a time, so its history never interleaves.
+    Column("active_response_id", String(80), nullable=True),
+    Column("locked_at", Float, nullable=True),
+)
+Index("ix_conversations_owner_created", conversations.c.owner, conversations.c.created_at)
+
+conversation_items = Table(
+    "conversation_items",
+    metadata,
+    Column("conversation_id", String(80), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("item_id", String, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_conversation_items_item_id", conversation_items.c.item_id)
+
+# The tool-call audit: one row per call, written in the same transaction as its events.
+tool_calls = Table(
+    "tool_calls",
+    metadata,
+    Column("id", String(80), primary_key=True),  # the call item's id
+    Column("owner", String, nullable=False),
+    Column("response_id", String(80), nullable=False),
+    Column("conversation_id", String(80), nullable=True),
+    Column("model", String, nullable=False),
+    Column("type", String(40), nullable=False),  # function_call | custom_tool_call
+    Column("name", String, nullable=False),
+    Column("call_id", String, nullable=False),
+    Column("arguments", Text, nullable=False),  # a custom call's input
+    Column("status", String(20), nullable=False),  # the call item's: completed | incomplete
+    Column("stored", Boolean, nullable=False),  # false: a store:false response (no event log)
+    Column("created_at", Float, nullable=False),
+    Column("output", Text, nullable=True),
+    Column("output_at", Float, nullable=True),
+    Column("output_response_id", String(80), nullable=True),
+)
+Index("ix_tool_calls_owner_created", tool_calls.c.owner, tool_calls.c.created_at, tool_calls.c.id)
+Index("ix_tool_calls_owner_call_id", tool_calls.c.owner, tool_calls.c.call_id)
+Index("ix_tool_calls_response", tool_calls.c.response_id)
+Index("ix_tool_calls_conversation", tool_calls.c.conversation_id)

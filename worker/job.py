@@ -17,3 +17,5 @@ class Job:
     persist: bool = True  # store:false responses go to the bus only
     cancelled: bool = False  # set before the run's task is cancelled on a client's request
     handover: bool = False  # set when its worker stops: another worker continues the run
+    owner: str = ""  # recorded on audit rows; binds sealed reasoning to its owner
+    seal_reasoning: bool = False  # include=reasoning.encrypted_content

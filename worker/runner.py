@@ -6,13 +6,15 @@ import asyncio
 import logging
 import time
 from contextlib import AbstractAsyncContextManager, nullcontext
+from functools import partial
+from typing import Any, Protocol
 
 import orjson
 
-from domain.builder import ResponseBuilder
+from domain.builder import CALL_TYPES, ResponseBuilder
 from domain.engine import Finish, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
 from domain.errors import EngineError
-from domain.ports import Engine, Final, StoredEvent
+from domain.ports import Engine, Final, StoredEvent, ToolCallRecord
 from domain.response import usage
 from service import metrics
 from service.writer import EventWriter
@@ -33,13 +35,70 @@ def encode(events: list[dict]) -> list[StoredEvent]:
     return [_new_event(StoredEvent, (e["sequence_number"], e["type"], dumps(e))) for e in events]
 
 
+class ReasoningSealer(Protocol):
+    def seal(self, item: dict[str, Any], owner: str) -> str: ...
+
+
+def tool_call_records(
+    events: list[dict[str, Any]], response: dict[str, Any], owner: str, stored: bool
+) -> list[ToolCallRecord]:
+    """Audit rows for the call items these events finish."""
+    records = []
+    for event in events:
+        if event["type"] != "response.output_item.done":
+            continue
+        item = event["item"]
+        if item["type"] not in CALL_TYPES:
+            continue
+        conversation = response.get("conversation")
+        records.append(
+            ToolCallRecord(
+                id=item["id"],
+                owner=owner,
+                response_id=response["id"],
+                conversation_id=conversation["id"] if conversation else None,
+                model=response["model"],
+                type=item["type"],
+                name=item["name"],
+                call_id=item["call_id"],
+                arguments=item.get("arguments", item.get("input", "")),
+                status=item["status"],
+                stored=stored,
+                created_at=time.time(),
+            )
+        )
+    return records
+
+
+def final_of(response: dict[str, Any]) -> Final:
+    conversation = response.get("conversation")
+    return Final(
+        response["status"],
+        orjson.dumps(response),
+        response.get("completed_at"),
+        output=response.get("output"),
+        conversation_id=conversation["id"] if conversation else None,
+    )
+
+
 class Runner:
-    def __init__(self, engine: Engine, writer: EventWriter) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        writer: EventWriter,
+        *,
+        sealer: ReasoningSealer | None = None,
+        audit_unstored: bool = True,
+    ) -> None:
         self._engine = engine
         self._writer = writer
+        self._sealer = sealer
+        self._audit_unstored = audit_unstored
 
     async def run(self, job: Job, gate: AbstractAsyncContextManager[object] | None = None) -> None:
         builder = job.builder
+        if job.seal_reasoning and self._sealer is not None:
+            builder.seal_reasoning_with(partial(self._sealer.seal, owner=job.owner))
         if builder.finished:  # ended before it started (e.g. could not be taken over)
             await self._emit(job, builder)
             return
@@ -130,14 +189,14 @@ class Runner:
             return
         stored = encode(events)
         terminal = builder.finished
+        calls = tool_call_records(events, builder.response, job.owner, job.persist)
         if not job.persist:
+            if calls and self._audit_unstored:
+                self._writer.audit(job.response_id, tool_calls=calls)
             await self._writer.publish_only(job.response_id, stored, terminal)
             return
-        final = None
-        if terminal:
-            response = builder.response
-            final = Final(response["status"], orjson.dumps(response), response.get("completed_at"))
-        self._writer.add(job.response_id, stored, epoch=job.epoch, final=final)
+        final = final_of(builder.response) if terminal else None
+        self._writer.add(job.response_id, stored, epoch=job.epoch, final=final, tool_calls=calls)
 
 
 class LocalDispatcher:

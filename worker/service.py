@@ -16,6 +16,7 @@ import logging
 from domain.ports import Bus, EventStore
 from service import metrics
 from service.jobs import load_job
+from service.sealing import Sealer
 from service.writer import EventWriter
 from storage.redis_jobs import RedisJobQueue
 from worker.job import Job
@@ -29,7 +30,8 @@ _RUNNING = ("queued", "in_progress")
 class WorkerService:
     def __init__(self, store: EventStore, writer: EventWriter, bus: Bus, jobs: RedisJobQueue,
                  runner: Runner, *, name: str, concurrency: int, lease_s: float,
-                 janitor_interval_s: float, enqueue_grace_s: float) -> None:
+                 janitor_interval_s: float, enqueue_grace_s: float,
+                 sealer: Sealer | None = None) -> None:
         self._store = store
         self._writer = writer
         self._bus = bus
@@ -40,6 +42,7 @@ class WorkerService:
         self._lease_s = lease_s
         self._janitor_interval_s = janitor_interval_s
         self._enqueue_grace_s = enqueue_grace_s
+        self._sealer = sealer
         self._running: dict[str, tuple[Job, asyncio.Task[None]]] = {}
         self._handling: set[asyncio.Task[None]] = set()
         self._slot = asyncio.Event()
@@ -101,7 +104,7 @@ class WorkerService:
             if record is None or record.status not in _RUNNING:
                 await self._ack(entry_id)  # finished or gone: nothing to do
             return  # otherwise a live worker holds it and will acknowledge it
-        job = await load_job(self._store, response_id, claim.epoch)
+        job = await load_job(self._store, response_id, claim.epoch, self._sealer)
         if job is None:
             await self._ack(entry_id)
             return

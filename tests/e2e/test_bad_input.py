@@ -182,3 +182,52 @@ def test_long_names_and_texts_are_stored(http: httpx.Client):
     assert fetched["model"] == model and fetched["status"] == "completed"
     items = http.get(f"/v1/responses/{fetched['id']}/input_items").json()["data"]
     assert items[0]["id"] == "i" * 256
+
+
+def test_conversation_endpoints_answer_in_the_envelope(http: httpx.Client):
+    assert _error(http.get("/v1/conversations/conv_nope"), 404)["param"] == "conversation_id"
+    assert _error(http.get("/v1/conversations/conv_nope/items"), 404)
+    error = _error(http.post("/v1/conversations", json={"metadata": "x"}), 400)
+    assert error["param"] == "metadata"
+    error = _error(http.post("/v1/conversations", json={"items": [{"type": "function_call"}]}), 400)
+    assert error["param"] == "items[0].call_id"
+    created = http.post("/v1/conversations", json={}).json()
+    many = {"items": [{"role": "user", "content": "x"}] * 21}
+    assert (
+        _error(http.post(f"/v1/conversations/{created['id']}/items", json=many), 400)["param"]
+        == "items"
+    )
+    assert (
+        _error(http.get(f"/v1/conversations/{created['id']}/items", params={"order": "up"}), 400)[
+            "param"
+        ]
+        == "order"
+    )
+    assert _error(http.get(f"/v1/conversations/{created['id']}/items/msg_nope"), 404)
+    assert _error(http.post(f"/v1/conversations/{created['id']}", json={}), 400)["param"] == (
+        "metadata"
+    )
+
+
+def test_bad_tools_and_tool_inputs(http: httpx.Client):
+    def post(**body):  # type: ignore[no-untyped-def]
+        return http.post("/v1/responses", json={"model": "m", "input": "hi", **body})
+
+    assert _error(post(tools=[{"type": "function"}]), 400)["param"] == "tools[0].name"
+    assert _error(post(tools="x"), 400)["param"] == "tools"
+    assert _error(post(tool_choice="sometimes"), 400)["param"] == "tool_choice"
+    assert (
+        _error(post(input=[{"type": "function_call_output", "call_id": "c1", "output": "x"}]), 400)[
+            "param"
+        ]
+        == "input[0]"
+    )
+    assert _error(post(conversation={"nope": 1}), 400)["param"] == "conversation.id"
+    assert _error(post(conversation="conv_x", store=False), 400)["param"] == "store"
+    assert _error(http.get("/v1/audit/tool_calls", params={"limit": "0"}), 400)["param"] == (
+        "limit"
+    )
+    assert (
+        _error(http.get("/v1/audit/tool_calls", params={"created_after": "soon"}), 400)["param"]
+        == "created_after"
+    )

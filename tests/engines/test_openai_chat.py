@@ -129,3 +129,16 @@ async def test_continuation_asks_the_engine_to_continue_the_partial_reply(fake: 
     [body] = fake.requests
     assert body["messages"][-1] == {"role": "assistant", "content": "one two"}
     assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
+
+
+def test_reasoning_sent_back_is_renamed_or_dropped_for_the_engine():
+    from worker.engines.openai_chat import _body
+
+    messages = [{"role": "user", "content": "q"},
+                {"role": "assistant", "content": "a", "reasoning_content": "thought"}]
+    request = EngineRequest(model="m", messages=messages)
+    assert _body(request, "m")["messages"][1]["reasoning_content"] == "thought"
+    assert _body(request, "m", "reasoning")["messages"][1] == {
+        "role": "assistant", "content": "a", "reasoning": "thought"}
+    assert "reasoning_content" not in _body(request, "m", "")["messages"][1]
+    assert messages[1]["reasoning_content"] == "thought"  # the request itself is untouched

@@ -4,6 +4,9 @@ It echoes the last user message back word by word. Prompt prefixes steer it:
   "fail:"    -> the engine errors (the response ends with response.failed)
   "refuse:"  -> the rest of the prompt comes back as a refusal
 A request with reasoning.effort (other than "none") first streams a short reasoning text.
+With tools it calls them deterministically (see builtin_tools): naming a tool in the prompt,
+or tool_choice, makes a call; after tool results it answers in text. It does not obey
+parallel_tool_calls itself (the server keeps only the first call), like many real models.
 """
 
 from __future__ import annotations
@@ -12,8 +15,23 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from domain.engine import Chunk, EngineRequest, Finish, ReasoningDelta, RefusalDelta, TextDelta
+from domain import ids
+from domain.engine import (
+    Chunk,
+    EngineRequest,
+    Finish,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+)
 from domain.errors import EngineError
+from worker.engines.builtin_tools import (
+    ends_with_tool_results,
+    fragments,
+    plan_calls,
+    tool_results_reply,
+)
 
 _EMPTY_PROMPT_REPLY = "Hello! Send me a message and I will echo it back."
 
@@ -44,19 +62,35 @@ class BuiltinEngine:
         if prompt.startswith("fail:"):
             raise EngineError(f"The built-in engine was asked to fail: {prompt[5:].strip()}")
         refuse = prompt.startswith("refuse:")
+        calls = plan_calls(request, prompt)
+        if request.tools and ends_with_tool_results(request):
+            prompt, refuse = tool_results_reply(request), False
         words = _words(prompt[7:] if refuse else prompt) or _words(_EMPTY_PROMPT_REPLY)
         reasoning = []
         if request.reasoning_effort not in (None, "none"):
-            reasoning = _words(f"The user wrote {len(words)} words; I will repeat them.")
-        budget = (
-            request.max_tokens if request.max_tokens is not None else len(reasoning) + len(words)
-        )
+            if calls:
+                reasoning = _words(f"I will call {', '.join(name for name, _ in calls)}.")
+            else:
+                reasoning = _words(f"The user wrote {len(words)} words; I will repeat them.")
         kind = RefusalDelta if refuse else TextDelta
         if request.assistant_prefix is not None:
             # Continue a reply cut off midway: the words it already has are not sent again.
             reasoning = []
             words = words[len(_words(request.assistant_prefix)) :]
-        plan: list[Chunk] = [ReasoningDelta(w) for w in reasoning] + [kind(w) for w in words]
+        plan: list[Chunk] = [ReasoningDelta(w) for w in reasoning]
+        if calls:
+            for index, (name, arguments) in enumerate(calls):
+                call_id = ids.new_id(ids.CALL)
+                for number, piece in enumerate(fragments(arguments)):
+                    first = number == 0
+                    plan.append(
+                        ToolCallDelta(
+                            index, call_id if first else None, name if first else None, piece
+                        )
+                    )
+        else:
+            plan += [kind(w) for w in words]
+        budget = request.max_tokens if request.max_tokens is not None else len(plan)
         emitted = 0
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -68,7 +102,7 @@ class BuiltinEngine:
             emitted += 1
             yield chunk
         yield Finish(
-            "length" if budget < len(plan) else "stop",
+            "length" if budget < len(plan) else "tool_calls" if calls else "stop",
             input_tokens=input_tokens,
             output_tokens=emitted,
             reasoning_tokens=min(emitted, len(reasoning)),

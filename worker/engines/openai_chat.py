@@ -32,10 +32,31 @@ def parse_model_map(spec: str) -> dict[str, str]:
     return mapping
 
 
-def _body(request: EngineRequest, model: str) -> dict[str, Any]:
+_REASONING = "reasoning_content"
+
+
+def _messages(messages: list[dict[str, Any]], reasoning_field: str) -> list[dict[str, Any]]:
+    """Reasoning sent back rides as `reasoning_content`; some engines name it otherwise, some
+    refuse unknown fields (reasoning_field "" drops it)."""
+    if reasoning_field == _REASONING or not any(_REASONING in m for m in messages):
+        return messages
+    out = []
+    for message in messages:
+        if _REASONING in message:
+            message = dict(message)
+            text = message.pop(_REASONING)
+            if reasoning_field:
+                message[reasoning_field] = text
+        out.append(message)
+    return out
+
+
+def _body(
+    request: EngineRequest, model: str, reasoning_field: str = _REASONING
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": model,
-        "messages": request.messages,
+        "messages": _messages(request.messages, reasoning_field),
         "stream": True,
         "stream_options": {"include_usage": True},
     }
@@ -80,11 +101,13 @@ class OpenAIChatEngine:
         read_timeout: float = 300.0,
         max_connections: int = 1024,
         transport: httpx.AsyncBaseTransport | None = None,
+        reasoning_field: str = _REASONING,
     ) -> None:
         if not base_urls:
             raise ValueError("the openai engine needs at least one engine URL")
         self._urls = itertools.cycle([u.rstrip("/") + "/chat/completions" for u in base_urls])
         self._model_map = model_map or {}
+        self._reasoning_field = reasoning_field
         self._read_timeout = read_timeout
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(
@@ -101,7 +124,9 @@ class OpenAIChatEngine:
 
     async def stream(self, request: EngineRequest) -> AsyncIterator[Chunk]:
         url = next(self._urls)
-        content = orjson.dumps(_body(request, self._model(request.model)))
+        content = orjson.dumps(
+            _body(request, self._model(request.model), self._reasoning_field)
+        )
         try:
             async with self._client.stream(
                 "POST", url, content=content, headers={"Content-Type": "application/json"}

@@ -1,0 +1,133 @@
+"""`responsed audit export` (tool calls as JSONL) and `responsed audit verify` (hash chains)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import IO
+
+import orjson
+
+from service.audit import AuditService
+from service.settings import Settings
+from storage.audit_store import SqlAuditStore, ToolCallFilter
+from storage.database import create_engines
+
+
+def add_commands(commands: argparse._SubParsersAction, add_flags) -> None:  # type: ignore[type-arg, no-untyped-def]
+    audit = commands.add_parser("audit", help="the tool-call audit and the event hash chains")
+    actions = audit.add_subparsers(dest="audit_command", required=True)
+    export = actions.add_parser("export", help="write recorded tool calls as JSON lines")
+    export.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    export.add_argument(
+        "--of-owner",
+        dest="of_owner",
+        default=None,
+        help="only this owner's calls (default: every owner)",
+    )
+    export.add_argument("--name", default=None, help="only calls of this tool")
+    export.add_argument("--response-id", default=None)
+    export.add_argument("--conversation-id", default=None)
+    export.add_argument("--status", default=None, help="completed | incomplete")
+    export.add_argument("--has-output", choices=("true", "false"), default=None)
+    export.add_argument("--since", type=float, default=None, help="created at or after (Unix s)")
+    export.add_argument("--until", type=float, default=None, help="created before (Unix s)")
+    verify = actions.add_parser(
+        "verify", help="check every response's event hash chain; exit 1 naming broken ones"
+    )
+    for parser in (export, verify):
+        add_flags(parser, ["data_dir", "database_url", "log_level"])
+
+
+class Progress:
+    """A one-line progress bar on a terminal's stderr; silent elsewhere."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self._label = label
+        self._enabled = enabled
+        self._shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self._enabled:
+            return
+        percent = 100 if total <= 0 else min(100, done * 100 // total)
+        if percent == self._shown and done != total:
+            return
+        self._shown = percent
+        filled = percent // 4
+        sys.stderr.write(f"\r{self._label} [{'#' * filled}{'.' * (25 - filled)}] {done}/{total}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self._enabled and self._shown >= 0:
+            sys.stderr.write("\n")
+
+
+async def _export(service: AuditService, args: argparse.Namespace) -> int:
+    where = ToolCallFilter(
+        owner=args.of_owner,
+        name=args.name,
+        response_id=args.response_id,
+        conversation_id=args.conversation_id,
+        status=args.status,
+        has_output=None if args.has_output is None else args.has_output == "true",
+        since=args.since,
+        until=args.until,
+    )
+    to_stdout = args.output == "-"
+    total = await service.count(where)
+    # A bar only where a person watches and it cannot mix with the output itself.
+    progress = Progress(
+        "exporting", sys.stderr.isatty() and not (to_stdout and sys.stdout.isatty())
+    )
+    out: IO[bytes] = sys.stdout.buffer if to_stdout else open(args.output, "wb")  # noqa: SIM115, ASYNC230
+    written = 0
+    try:
+        async for row in service.export(where):
+            out.write(orjson.dumps(row) + b"\n")
+            written += 1
+            progress(written, total)
+    finally:
+        progress.close()
+        if not to_stdout:
+            out.close()
+        else:
+            out.flush()
+    if not to_stdout:
+        print(f"wrote {written} tool calls to {args.output}", file=sys.stderr)
+    return 0
+
+
+async def _verify(service: AuditService) -> int:
+    progress = Progress("verifying", sys.stderr.isatty())
+    try:
+        checked, broken = await service.verify(progress)
+    finally:
+        progress.close()
+    if not broken:
+        print(f"verified {checked} responses: every event chain is intact")
+        return 0
+    for response_id, reason in broken:
+        print(f"{response_id}: {reason}")
+    print(f"{len(broken)} of {checked} responses failed verification", file=sys.stderr)
+    return 1
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    writer, reader = create_engines(settings.resolved_database_url)
+    try:
+        service = AuditService(SqlAuditStore(reader))
+        if args.audit_command == "export":
+            return await _export(service, args)
+        return await _verify(service)
+    finally:
+        await reader.dispose()
+        if hasattr(writer, "sync_engine"):
+            await writer.dispose()  # type: ignore[union-attr]
+        else:
+            writer.dispose()
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_run(settings, args))

@@ -1,0 +1,41 @@
+"""The tool-call audit: listing calls, exporting them, checking the event hash chains."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from domain.errors import InvalidRequest
+from storage.audit_store import SqlAuditStore, ToolCallFilter
+
+
+class AuditService:
+    def __init__(self, store: SqlAuditStore) -> None:
+        self._store = store
+
+    async def tool_calls(
+        self, where: ToolCallFilter, *, after: str | None, limit: int
+    ) -> dict[str, Any]:
+        if after is not None and "\x00" in after:
+            raise InvalidRequest(
+                "Invalid 'after': no such tool call.", param="after", code="invalid_value"
+            )
+        rows, has_more = await self._store.tool_calls(where, after=after, limit=limit)
+        return {
+            "object": "list",
+            "data": rows,
+            "first_id": rows[0]["id"] if rows else None,
+            "last_id": rows[-1]["id"] if rows else None,
+            "has_more": has_more,
+        }
+
+    async def count(self, where: ToolCallFilter) -> int:
+        return await self._store.count(where)
+
+    def export(self, where: ToolCallFilter) -> AsyncIterator[dict[str, Any]]:
+        return self._store.iterate(where)
+
+    async def verify(
+        self, progress: Callable[[int, int], None] | None = None
+    ) -> tuple[int, list[tuple[str, str]]]:
+        return await self._store.verify(progress)

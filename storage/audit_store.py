@@ -1,0 +1,176 @@
+"""Reading the tool-call audit, and checking every response's hash chain."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
+
+from storage.chain import first_break
+from storage.tables import response_events, responses, tool_calls
+
+_COLUMNS = (
+    "id",
+    "type",
+    "name",
+    "call_id",
+    "arguments",
+    "status",
+    "response_id",
+    "conversation_id",
+    "model",
+    "owner",
+    "stored",
+    "created_at",
+    "output",
+    "output_at",
+    "output_response_id",
+)
+
+
+@dataclass(slots=True)
+class ToolCallFilter:
+    owner: str | None = None  # None: every owner (the operator's CLI)
+    name: str | None = None
+    response_id: str | None = None
+    conversation_id: str | None = None
+    status: str | None = None
+    has_output: bool | None = None
+    since: float | None = None  # created_at >= since
+    until: float | None = None  # created_at < until
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = tool_calls.c
+        conditions: list[ColumnElement[bool]] = []
+        for column, value in (
+            (c.owner, self.owner),
+            (c.name, self.name),
+            (c.response_id, self.response_id),
+            (c.conversation_id, self.conversation_id),
+            (c.status, self.status),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        if self.has_output is not None:
+            conditions.append(
+                c.output_at.is_not(None) if self.has_output else c.output_at.is_(None)
+            )
+        if self.since is not None:
+            conditions.append(c.created_at >= self.since)
+        if self.until is not None:
+            conditions.append(c.created_at < self.until)
+        return conditions
+
+
+def to_json(row: Any) -> dict[str, Any]:
+    record = dict(zip(_COLUMNS, row, strict=True))
+    record["stored"] = bool(record["stored"])
+    record["has_output"] = record["output_at"] is not None
+    return {"object": "audit.tool_call", **record}
+
+
+class SqlAuditStore:
+    def __init__(self, reader: AsyncEngine) -> None:
+        self._reader = reader
+
+    async def tool_calls(
+        self, where: ToolCallFilter, *, after: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page in (created_at, id) order after the row `after`; [] if `after` is unknown."""
+        c = tool_calls.c
+        conditions = where.conditions()
+        async with self._reader.connect() as conn:
+            if after is not None:
+                mine = [c.owner == where.owner] if where.owner is not None else []
+                cursor = (
+                    await conn.execute(select(c.created_at).where(c.id == after, *mine))
+                ).first()
+                if cursor is None:
+                    return [], False
+                conditions.append(
+                    or_(c.created_at > cursor[0], and_(c.created_at == cursor[0], c.id > after))
+                )
+            query = (
+                select(*(c[name] for name in _COLUMNS))
+                .where(*conditions)
+                .order_by(c.created_at, c.id)
+                .limit(limit + 1)
+            )
+            rows = [to_json(row) for row in await conn.execute(query)]
+        return rows[:limit], len(rows) > limit
+
+    async def count(self, where: ToolCallFilter) -> int:
+        async with self._reader.connect() as conn:
+            query = select(func.count()).select_from(tool_calls).where(*where.conditions())
+            return int((await conn.execute(query)).scalar() or 0)
+
+    async def iterate(
+        self, where: ToolCallFilter, page: int = 500
+    ) -> AsyncIterator[dict[str, Any]]:
+        after = None
+        while True:
+            rows, more = await self.tool_calls(where, after=after, limit=page)
+            for row in rows:
+                yield row
+            if not more or not rows:
+                return
+            after = rows[-1]["id"]
+
+    async def verify(
+        self, progress: Callable[[int, int], None] | None = None, page: int = 200
+    ) -> tuple[int, list[tuple[str, str]]]:
+        """Check every response's chain: (responses checked, [(response id, what is wrong)])."""
+        broken: list[tuple[str, str]] = []
+        async with self._reader.connect() as conn:
+            total = int(
+                (await conn.execute(select(func.count()).select_from(responses))).scalar() or 0
+            )
+            orphans = await conn.execute(
+                select(response_events.c.response_id)
+                .where(~response_events.c.response_id.in_(select(responses.c.id)))
+                .distinct()
+            )
+            broken += [(row[0], "events remain of a response that has no row") for row in orphans]
+        checked = 0
+        after = ""
+        while True:
+            async with self._reader.connect() as conn:
+                batch = (
+                    await conn.execute(
+                        select(responses.c.id, responses.c.last_seq)
+                        .where(responses.c.id > after)
+                        .order_by(responses.c.id)
+                        .limit(page)
+                    )
+                ).all()
+                if not batch:
+                    break
+                ids = [row[0] for row in batch]
+                events: dict[str, list[tuple[int, bytes, bytes | None]]] = {i: [] for i in ids}
+                result = await conn.execute(
+                    select(
+                        response_events.c.response_id,
+                        response_events.c.seq,
+                        response_events.c.data,
+                        response_events.c.hash,
+                    )
+                    .where(response_events.c.response_id.in_(ids))
+                    .order_by(response_events.c.response_id, response_events.c.seq)
+                )
+                for response_id, seq, data, stored in result:
+                    events[response_id].append(
+                        (seq, bytes(data), bytes(stored) if stored is not None else None)
+                    )
+            for response_id, last_seq in batch:
+                reason = first_break(response_id, events[response_id], last_seq)
+                if reason is not None:
+                    broken.append((response_id, reason))
+            checked += len(batch)
+            after = ids[-1]
+            if progress is not None:
+                progress(checked, total)
+        return checked, sorted(broken)
