@@ -83,6 +83,11 @@ class Runtime:
         bus: Bus = RedisBus(settings.redis_url) if distributed else local_bus
         writer = EventWriter(store, bus, local_bus=local_bus)
         writer.start()
+        if distributed and not settings.encryption_key:
+            # A key made up per data directory differs between machines: reasoning sealed by
+            # one process could not be opened by the next.
+            log.warning("distributed mode without --encryption-key: set the same key on every "
+                        "process, or sealed reasoning will not round-trip between them")
         sealer = Sealer.from_settings(settings.encryption_key, settings.data_dir)
         runner = Runner(engine, writer, sealer=sealer, audit_unstored=settings.audits_unstored)
         local = LocalDispatcher(runner, settings.worker_concurrency)
