@@ -321,3 +321,25 @@ def test_store_false_is_generated_by_the_api_and_kept_nowhere(cluster: Cluster):
             sdk.responses.retrieve(final.id)
         plain = sdk.responses.create(model="m", input="not kept", store=False)
         assert plain.output_text == "not kept"
+
+
+def test_conversations_and_tool_calls_across_processes(cluster: Cluster):
+    tool = {"type": "function", "name": "get_weather", "strict": True,
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                           "required": ["city"], "additionalProperties": False}}
+    with OpenAI(base_url=cluster.apis[0].base_url + "/v1", api_key="x", max_retries=0) as one, \
+            OpenAI(base_url=cluster.apis[1].base_url + "/v1", api_key="x", max_retries=0) as two:
+        conversation = one.conversations.create()
+        first = one.responses.create(model="m", input="call get_weather please", tools=[tool],
+                                     tool_choice="required", conversation=conversation.id)
+        call = next(item for item in first.output if item.type == "function_call")
+        second = two.responses.create(
+            model="m", tools=[tool], conversation=conversation.id,
+            input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}])
+        assert second.status == "completed" and second.output_text
+        items = list(two.conversations.items.list(conversation.id, order="asc"))
+        assert [i.type for i in items][:3] == ["message", "function_call", "function_call_output"]
+    audit = httpx.get(cluster.apis[1].base_url + "/v1/audit/tool_calls",
+                      params={"response_id": first.id}).json()
+    assert [row["call_id"] for row in audit["data"]] == [call.call_id]
+    assert audit["data"][0]["output"] == "sunny"
