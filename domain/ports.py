@@ -112,6 +112,7 @@ class Claim:
 
     epoch: int
     cancel_requested: bool
+    last_seq: int = -1
 
 
 class EventStore(Protocol):
@@ -136,6 +137,10 @@ class EventStore(Protocol):
     async def unfinished(self) -> list[ResponseRecord]: ...
 
     async def claim(self, response_id: str, worker: str, lease_s: float) -> Claim | None: ...
+
+    async def claim_many(
+        self, ids: list[str], worker: str, lease_s: float
+    ) -> dict[str, Claim]: ...
 
     async def heartbeat(self, worker: str, ids: list[str], lease_s: float) -> dict[str, bool]: ...
 

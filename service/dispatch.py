@@ -9,6 +9,7 @@ import socket
 from typing import Protocol
 
 from domain.ports import Bus, EventStore
+from service.job_codec import encode_job
 from service.jobs import load_job
 from service.sealing import Sealer
 from service.writer import EventWriter
@@ -69,7 +70,7 @@ class QueueDispatcher:
             return
         await self._writer.flushed()  # a worker can only claim a committed row
         try:
-            await self._jobs.enqueue(job.response_id)
+            await self._jobs.enqueue(job.response_id, encode_job(job))
         except Exception as error:  # Redis away: the workers' janitor queues it again
             log.warning("could not enqueue %s: %s", job.response_id, error)
 

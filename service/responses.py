@@ -135,6 +135,7 @@ class ResponsesService:
             persist=store,
             owner=owner,
             seal_reasoning="reasoning.encrypted_content" in (request.include or ()),
+            portable=engine_items is items,
         )
         follows = bool(request.stream) or not request.background
         bus = self._bus if store else self._local_bus

@@ -122,11 +122,14 @@ def create_engines(url: str) -> tuple[AsyncEngine | Engine, AsyncEngine]:
     # fresh connection that is closed again on return, and under steady load that churn
     # (TCP, authentication, an SSL probe) cost more than the queries themselves.
     writer = create_async_engine(
-        url, pool_size=8, max_overflow=24, pool_pre_ping=True,
+        url, pool_size=8, max_overflow=24,
         # A writer frozen mid-transaction (a stalled VM, a stopped process) would hold its row
         # locks, and with them every takeover, for as long as it stays frozen. Healthy
         # transactions here last milliseconds.
-        connect_args={"server_settings": {"idle_in_transaction_session_timeout": "5000"}},
+        # And a statement waiting on such a lock gives up (the caller retries later) instead
+        # of queueing behind it. Pre-ping is left out: a writer retries a failed flush anyway.
+        connect_args={"server_settings": {"idle_in_transaction_session_timeout": "5000",
+                                          "lock_timeout": "2000"}},
     )
     reader = create_async_engine(url, pool_size=32, max_overflow=32, pool_pre_ping=True)
     return writer, reader

@@ -9,6 +9,7 @@ silent workers with XAUTOCLAIM. Who may actually write a response is decided by 
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 from redis.exceptions import ResponseError
 
@@ -19,6 +20,12 @@ log = logging.getLogger("responsed.jobs")
 STREAM = "responsed:jobs"
 GROUP = "workers"
 _MAX_LEN = 100_000  # approximate trim: acknowledged history is not needed
+
+
+class Entry(NamedTuple):
+    entry_id: str
+    response_id: str
+    payload: bytes | None  # the job itself, when the API could carry it
 
 
 class RedisJobQueue:
@@ -36,12 +43,16 @@ class RedisJobQueue:
                 raise
         self._group_ready = True
 
-    async def enqueue(self, response_id: str) -> None:
+    async def enqueue(self, response_id: str, payload: bytes | None = None) -> None:
+        """Queue a response; `payload` optionally carries the job itself (see job_codec)."""
         await self._ensure_group()
-        await self._redis.xadd(STREAM, {"id": response_id}, maxlen=_MAX_LEN, approximate=True)
+        fields: dict[str, bytes | str] = {"id": response_id}
+        if payload is not None:
+            fields["job"] = payload
+        await self._redis.xadd(STREAM, fields, maxlen=_MAX_LEN, approximate=True)  # type: ignore[arg-type]
 
-    async def take(self, consumer: str, count: int, block_ms: int) -> list[tuple[str, str]]:
-        """Up to `count` new entries for this consumer: [(entry id, response id)]."""
+    async def take(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
+        """Up to `count` new entries for this consumer."""
         await self._ensure_group()
         try:
             reply = await self._redis.xreadgroup(
@@ -53,7 +64,7 @@ class RedisJobQueue:
                 return []
             raise
         return [
-            (_text(entry), _text(fields[b"id"]))
+            Entry(_text(entry), _text(fields[b"id"]), fields.get(b"job"))
             for _, entries in reply or []
             for entry, fields in entries
         ]
@@ -61,7 +72,7 @@ class RedisJobQueue:
     async def ack(self, entry_id: str) -> None:
         await self._redis.xack(STREAM, GROUP, entry_id)
 
-    async def reclaim(self, consumer: str, min_idle_ms: int, count: int) -> list[tuple[str, str]]:
+    async def reclaim(self, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
         """Entries delivered to consumers silent for `min_idle_ms`, now ours."""
         await self._ensure_group()
         try:
@@ -74,7 +85,8 @@ class RedisJobQueue:
                 return []
             raise
         entries = reply[1]
-        return [(_text(entry), _text(fields[b"id"])) for entry, fields in entries if fields]
+        return [Entry(_text(entry), _text(fields[b"id"]), fields.get(b"job"))
+                for entry, fields in entries if fields]
 
     async def ping(self) -> bool:
         try:

@@ -163,20 +163,20 @@ _RUNNING = ("queued", "in_progress")
 
 
 def _claim(
-    conn: Connection, response_id: str, worker: str, lease_until: float, now: float
-) -> Claim | None:
-    _lock_timeout(conn)
-    row = conn.execute(
+    conn: Connection, ids: list[str], worker: str, lease_until: float, now: float
+) -> dict[str, Claim]:
+    rows = conn.execute(
         update(responses)
         .where(
-            responses.c.id == response_id,
+            responses.c.id.in_(ids),
             responses.c.status.in_(_RUNNING),
             or_(responses.c.lease_until.is_(None), responses.c.lease_until < now),
         )
         .values(epoch=responses.c.epoch + 1, worker=worker, lease_until=lease_until, updated_at=now)
-        .returning(responses.c.epoch, responses.c.cancel_requested)
-    ).first()
-    return Claim(row[0], bool(row[1])) if row is not None else None
+        .returning(responses.c.id, responses.c.epoch, responses.c.cancel_requested,
+                   responses.c.last_seq)
+    )
+    return {row[0]: Claim(row[1], bool(row[2]), row[3]) for row in rows}
 
 
 def _heartbeat(
@@ -202,17 +202,9 @@ def _request_cancel(conn: Connection, response_id: str) -> bool:
     return result.rowcount > 0
 
 
-def _lock_timeout(conn: Connection) -> None:
-    """Give up on a row another writer keeps locked, rather than wait behind it: the caller
-    tries again later."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
-
-
 def _stalled(conn: Connection, now: float, enqueue_grace: float, limit: int) -> list[str]:
     """Running responses nobody holds: never claimed within the grace, or with a dead lease.
     Their `updated_at` moves on so the next sweep waits another grace period."""
-    _lock_timeout(conn)
     condition = and_(
         responses.c.status.in_(_RUNNING),
         or_(
@@ -281,8 +273,14 @@ class SqlEventStore:
     async def claim(self, response_id: str, worker: str, lease_s: float) -> Claim | None:
         """Take a running response over: bumps the epoch, which fences out any old writer.
         Refused while another worker's lease is alive or when the response has ended."""
+        return (await self.claim_many([response_id], worker, lease_s)).get(response_id)
+
+    async def claim_many(self, ids: list[str], worker: str, lease_s: float) -> dict[str, Claim]:
+        """`claim` for several responses in one statement (a burst of new jobs)."""
+        if not ids:
+            return {}
         now = time.time()
-        return await self._write(_claim, response_id, worker, now + lease_s, now)
+        return await self._write(_claim, ids, worker, now + lease_s, now)
 
     async def heartbeat(self, worker: str, ids: list[str], lease_s: float) -> dict[str, bool]:
         """Extend this worker's leases; returns {id: cancel requested} for those still held."""

@@ -19,3 +19,6 @@ class Job:
     handover: bool = False  # set when its worker stops: another worker continues the run
     owner: str = ""  # recorded on audit rows; binds sealed reasoning to its owner
     seal_reasoning: bool = False  # include=reasoning.encrypted_content
+    # False when the engine request holds opened (decrypted) reasoning: such a job is not
+    # handed over through the queue; the worker rebuilds it from the store.
+    portable: bool = True

@@ -13,12 +13,13 @@ import asyncio
 import contextlib
 import logging
 
-from domain.ports import Bus, EventStore
+from domain.ports import Bus, Claim, EventStore
 from service import metrics
+from service.job_codec import decode_job
 from service.jobs import load_job
 from service.sealing import Sealer
 from service.writer import EventWriter
-from storage.redis_jobs import RedisJobQueue
+from storage.redis_jobs import Entry, RedisJobQueue
 from worker.job import Job
 from worker.runner import Runner
 
@@ -78,11 +79,24 @@ class WorkerService:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
-            for entry_id, response_id in entries:
-                self._spawn(entry_id, response_id)
+            await self._start(entries)
 
-    def _spawn(self, entry_id: str, response_id: str) -> None:
-        task = asyncio.create_task(self._handle(entry_id, response_id), name=response_id)
+    async def _start(self, entries: list[Entry]) -> None:
+        """Claim a batch of entries in one statement, then run each in its own task."""
+        if not entries:
+            return
+        ids = [e.response_id for e in entries if e.response_id not in self._running]
+        try:
+            claims = await self._store.claim_many(ids, self.name, self._lease_s)
+        except Exception as error:  # rows locked or the database away: the entries stay
+            log.warning("claiming %d responses failed: %s", len(ids), error)  # pending
+            return
+        for entry in entries:
+            if entry.response_id not in self._running:
+                self._spawn(entry, claims.get(entry.response_id))
+
+    def _spawn(self, entry: Entry, claim: Claim | None) -> None:
+        task = asyncio.create_task(self._handle(entry, claim), name=entry.response_id)
         self._handling.add(task)
 
         def done(finished: asyncio.Task[None]) -> None:
@@ -91,20 +105,18 @@ class WorkerService:
 
         task.add_done_callback(done)
 
-    async def _handle(self, entry_id: str, response_id: str) -> None:
-        if response_id in self._running:
-            return  # a duplicate entry of a response this worker already runs
-        try:
-            claim = await self._store.claim(response_id, self.name, self._lease_s)
-        except Exception as error:  # its row is locked or the database is away: try later
-            log.warning("claiming %s failed: %s", response_id, error)
-            return
+    async def _handle(self, entry: Entry, claim: Claim | None) -> None:
+        entry_id, response_id = entry.entry_id, entry.response_id
         if claim is None:
             record = await self._store.get(response_id)
             if record is None or record.status not in _RUNNING:
                 await self._ack(entry_id)  # finished or gone: nothing to do
             return  # otherwise a live worker holds it and will acknowledge it
-        job = await load_job(self._store, response_id, claim.epoch, self._sealer)
+        job = None
+        if entry.payload is not None:
+            job = decode_job(response_id, entry.payload, claim)
+        if job is None:
+            job = await load_job(self._store, response_id, claim.epoch, self._sealer)
         if job is None:
             await self._ack(entry_id)
             return
@@ -154,10 +166,10 @@ class WorkerService:
         while True:
             await asyncio.sleep(self._janitor_interval_s)
             try:
-                for entry_id, response_id in await self._jobs.reclaim(self.name, min_idle_ms, 32):
-                    self.reclaimed += 1
-                    metrics.JOBS_RECLAIMED.inc()
-                    self._spawn(entry_id, response_id)
+                reclaimed = await self._jobs.reclaim(self.name, min_idle_ms, 32)
+                self.reclaimed += len(reclaimed)
+                metrics.JOBS_RECLAIMED.inc(len(reclaimed))
+                await self._start(reclaimed)
                 for response_id in await self._store.stalled(self._enqueue_grace_s):
                     if response_id not in self._running:
                         log.info("queueing %s again: nobody holds it", response_id)
