@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, delete, exists, insert, or_, select, update
 
+from storage.item_pages import page_items
 from storage.projections import append_items
 from storage.sql_store import SqlEventStore
 from storage.tables import conversation_items, conversations, responses
@@ -140,28 +141,15 @@ class SqlConversationStore:
     async def items(
         self, conversation_id: str, *, after: str | None, limit: int, descending: bool
     ) -> tuple[list[bytes], bool]:
-        table = conversation_items
-        conditions = [table.c.conversation_id == conversation_id]
-        async with self._reader.connect() as conn:
-            if after is not None:
-                position = (
-                    await conn.execute(
-                        select(table.c.position).where(
-                            table.c.conversation_id == conversation_id, table.c.item_id == after
-                        )
-                    )
-                ).scalar()
-                if position is None:
-                    return [], False
-                conditions.append(
-                    table.c.position < position if descending else table.c.position > position
-                )
-            order = table.c.position.desc() if descending else table.c.position.asc()
-            result = await conn.execute(
-                select(table.c.data).where(and_(*conditions)).order_by(order).limit(limit + 1)
-            )
-            data = [bytes(row[0]) for row in result]
-        return data[:limit], len(data) > limit
+        return await page_items(
+            self._reader,
+            conversation_items,
+            conversation_items.c.conversation_id,
+            conversation_id,
+            after=after,
+            limit=limit,
+            descending=descending,
+        )
 
     async def all_items(self, conversation_id: str) -> list[bytes]:
         query = (

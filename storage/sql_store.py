@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ports import AppendBatch, Claim, Final, ResponseRecord, StoredEvent
 from storage.database import SqliteCheckpointer
+from storage.item_pages import page_items
 from storage.projections import Heads, chain, write_finals, write_tool_calls
 from storage.tables import (
     conversation_items,
@@ -173,8 +174,9 @@ def _claim(
             or_(responses.c.lease_until.is_(None), responses.c.lease_until < now),
         )
         .values(epoch=responses.c.epoch + 1, worker=worker, lease_until=lease_until, updated_at=now)
-        .returning(responses.c.id, responses.c.epoch, responses.c.cancel_requested,
-                   responses.c.last_seq)
+        .returning(
+            responses.c.id, responses.c.epoch, responses.c.cancel_requested, responses.c.last_seq
+        )
     )
     return {row[0]: Claim(row[1], bool(row[2]), row[3]) for row in rows}
 
@@ -327,28 +329,15 @@ class SqlEventStore:
     async def input_items(
         self, response_id: str, *, after: str | None, limit: int, descending: bool
     ) -> tuple[list[bytes], bool]:
-        table = response_input_items
-        conditions = [table.c.response_id == response_id]
-        async with self._reader.connect() as conn:
-            if after is not None:
-                position = (
-                    await conn.execute(
-                        select(table.c.position).where(
-                            table.c.response_id == response_id, table.c.item_id == after
-                        )
-                    )
-                ).scalar()
-                if position is None:
-                    return [], False
-                conditions.append(
-                    table.c.position < position if descending else table.c.position > position
-                )
-            order = table.c.position.desc() if descending else table.c.position.asc()
-            result = await conn.execute(
-                select(table.c.data).where(and_(*conditions)).order_by(order).limit(limit + 1)
-            )
-            data = [bytes(row[0]) for row in result]
-        return data[:limit], len(data) > limit
+        return await page_items(
+            self._reader,
+            response_input_items,
+            response_input_items.c.response_id,
+            response_id,
+            after=after,
+            limit=limit,
+            descending=descending,
+        )
 
     async def find_item(self, owner: str, item_id: str) -> bytes | None:
         """A stored item by id, for item_reference: conversation items first, then the output
