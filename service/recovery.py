@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import logging
 
-import orjson
-
 from domain.builder import resume_builder
 from domain.ports import EventStore
+from service.jobs import read_log
 from service.writer import EventWriter
 from worker.runner import encode, final_of, tool_call_records
 
@@ -19,11 +18,7 @@ log = logging.getLogger("responsed.recovery")
 async def fail_orphans(store: EventStore, writer: EventWriter) -> int:
     count = 0
     for record in await store.unfinished():
-        events = []
-        cursor = -1
-        while page := await store.read_events(record.id, cursor, 1000):
-            events.extend(orjson.loads(e.data) for e in page)
-            cursor = page[-1].seq
+        events = await read_log(store, record.id)
         if not events:
             continue
         builder = resume_builder(events)

@@ -29,6 +29,7 @@ from service.conversations import ConversationsService
 from service.dispatch import Dispatcher
 from service.follow import follow
 from service.input_items import resolve_references, tool_outputs, unseal
+from service.jobs import read_log
 from service.sealing import Sealer
 from service.writer import EventWriter
 from worker.job import Job
@@ -238,15 +239,7 @@ class ResponsesService:
         if record.snapshot is not None:
             return record.snapshot
         # Still running: the Response is the fold of its log so far.
-        events: list[dict[str, Any]] = []
-        cursor = -1
-        while True:
-            page = await self._store.read_events(response_id, cursor, 1000)
-            events.extend(orjson.loads(e.data) for e in page)
-            if len(page) < 1000:
-                break
-            cursor = page[-1].seq
-        response = fold(events)
+        response = fold(await read_log(self._store, response_id))
         if response is None:
             raise NotFound.response(response_id)
         return orjson.dumps(response)
