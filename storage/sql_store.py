@@ -234,6 +234,15 @@ class SqlEventStore:
         with self._writer.begin() as conn:
             return fn(conn, *args)
 
+    async def transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(connection, *args)` in one write transaction of this store's single writer
+        (with SQLite a second writer connection in this process would deadlock against it)."""
+        return await self._write(fn, *args)
+
+    @property
+    def reader(self) -> AsyncEngine:
+        return self._reader
+
     async def append(self, batches: Sequence[AppendBatch]) -> set[str]:
         if not batches:
             return set()

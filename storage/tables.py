@@ -37,6 +37,8 @@ responses = Table(
 )
 Index("ix_responses_status", responses.c.status)
 Index("ix_responses_owner_created", responses.c.owner, responses.c.created_at)
+# Retention: the purge walks responses oldest first.
+Index("ix_responses_created", responses.c.created_at)
 
 response_events = Table(
     "response_events",
@@ -63,3 +65,17 @@ Index(
     response_input_items.c.response_id,
     response_input_items.c.item_id,
 )
+
+# API keys: only a digest of each key is kept (domain.keys). Revoked keys stay, marked.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),  # the public key id inside the key
+    Column("tenant", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("admin", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+)
+Index("ix_api_keys_tenant", api_keys.c.tenant)
