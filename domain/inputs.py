@@ -150,11 +150,13 @@ def normalise_input(value: str | list[Any]) -> list[Item]:
 
 
 def _text_of(parts: list[dict[str, Any]]) -> str:
-    return "".join(
-        part.get("text") or part.get("refusal") or ""
+    texts = (
+        part.get("text") or part.get("refusal")
         for part in parts
-        if part.get("type") in ("input_text", "output_text", "refusal")
+        # A tool output's parts arrive as sent: anything that is not a text part adds nothing.
+        if isinstance(part, dict) and part.get("type") in ("input_text", "output_text", "refusal")
     )
+    return "".join(text for text in texts if isinstance(text, str))
 
 
 def _chat_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
