@@ -15,6 +15,7 @@ from domain.builder import ResponseBuilder
 from domain.engine import build_engine_request
 from domain.errors import InvalidRequest, NotFound
 from domain.inputs import normalise_input, to_chat_messages
+from domain.limits import RequestLimits, check_request
 from domain.ports import (
     Bus,
     EventStore,
@@ -27,6 +28,7 @@ from domain.request import CreateResponse, parse_create_request
 from domain.response import TERMINAL_EVENTS, fold, new_response
 from service.dispatch import Dispatcher
 from service.follow import follow
+from service.limits import InflightLimiter, Slot, SubscriberLimit
 from service.writer import EventWriter
 from worker.job import Job
 from worker.runner import encode
@@ -50,16 +52,23 @@ class ResponsesService:
         dispatcher: Dispatcher,
         *,
         keepalive_s: float = 15.0,
+        limits: RequestLimits | None = None,
+        inflight: InflightLimiter | None = None,
+        subscribers: SubscriberLimit | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
         self._writer = writer
         self._dispatcher = dispatcher
         self._keepalive_s = keepalive_s
+        self._limits = limits or RequestLimits()
+        self._inflight = inflight or InflightLimiter(0)
+        self._subscribers = subscribers or SubscriberLimit(0)
 
     # -- create ---------------------------------------------------------------------------------
     async def create(self, body: Any, owner: str) -> Created:
         request = parse_create_request(body)
+        check_request(request, self._limits)
         store = request.store is not False
         if request.background and not store:
             raise InvalidRequest(
@@ -75,6 +84,22 @@ class ResponsesService:
             )
         history = await self._history(request.previous_response_id, owner)
         items = history + normalise_input(request.input)
+        slot = await self._inflight.acquire(owner)
+        try:
+            return await self._start(body, request, owner, items, store, slot)
+        except BaseException:
+            slot.release()
+            raise
+
+    async def _start(
+        self,
+        body: Any,
+        request: CreateResponse,
+        owner: str,
+        items: list[dict[str, Any]],
+        store: bool,
+        slot: Slot,
+    ) -> Created:
         response_id = ids.new_id(ids.RESPONSE)
         response = new_response(response_id, request, int(time.time()))
         builder = ResponseBuilder(response)
@@ -86,6 +111,7 @@ class ResponsesService:
             builder,
             build_engine_request(request, to_chat_messages(request.instructions, items)),
             persist=store,
+            on_done=slot.release,  # the run has ended: the tenant's slot is free again
         )
         follows = bool(request.stream) or not request.background
         subscription = await self._bus.subscribe(response_id, bounded=store) if follows else None
@@ -107,6 +133,8 @@ class ResponsesService:
         else:
             await self._writer.publish_only(response_id, first_events, False)
         await self._dispatcher.submit(job)
+        if store and self._inflight.counts_stored:
+            slot.release()  # committed: the tenant's running rows count it from now on
         if subscription is None:
             # Answered at once (background): the id must already be readable when it arrives.
             await self._writer.flushed()
@@ -146,6 +174,7 @@ class ResponsesService:
         *,
         store: bool,
         replay_first: bool,
+        reader: bool = False,  # counted in the per-response reader limit
     ) -> AsyncIterator[list[StoredEvent] | None]:
         try:
             async for events in follow(
@@ -158,6 +187,8 @@ class ResponsesService:
             ):
                 yield events
         finally:
+            if reader:
+                self._subscribers.leave(response_id)
             await subscription.close()
 
     @staticmethod
@@ -199,8 +230,15 @@ class ResponsesService:
         self, response_id: str, owner: str, cursor: int
     ) -> AsyncIterator[list[StoredEvent] | None]:
         await self._record(response_id, owner)
-        subscription = await self._bus.subscribe(response_id)
-        return self._follow(subscription, response_id, cursor, store=True, replay_first=True)
+        self._subscribers.enter(response_id)
+        try:
+            subscription = await self._bus.subscribe(response_id)
+        except BaseException:
+            self._subscribers.leave(response_id)
+            raise
+        return self._follow(
+            subscription, response_id, cursor, store=True, replay_first=True, reader=True
+        )
 
     async def input_items(
         self, response_id: str, owner: str, *, after: str | None, limit: int, order: str

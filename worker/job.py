@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from domain.builder import ResponseBuilder
@@ -17,3 +18,4 @@ class Job:
     persist: bool = True  # store:false responses go to the bus only
     cancelled: bool = False  # set before the run's task is cancelled on a client's request
     handover: bool = False  # set when its worker stops: another worker continues the run
+    on_done: Callable[[], None] | None = None  # called once when its run here has ended
