@@ -74,13 +74,18 @@ class InflightLimiter:
 
 
 class SubscriberLimit:
-    """SSE readers per response in this process."""
+    """SSE readers per response in this process.
+
+    A reader is counted from its stream's first step to its end (`enter`/`leave` in the stream's
+    own generator, so a stream that is never started holds nothing); `check` refuses a new one
+    while the response has `limit` readers.
+    """
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._readers: Counter[str] = Counter()
 
-    def enter(self, response_id: str) -> None:
+    def check(self, response_id: str) -> None:
         if 0 < self._limit <= self._readers[response_id]:
             raise TooManyRequests(
                 f"Too many clients are streaming response '{response_id}': at most "
@@ -89,6 +94,8 @@ class SubscriberLimit:
                 param="response_id",
                 code="too_many_subscribers",
             )
+
+    def enter(self, response_id: str) -> None:
         self._readers[response_id] += 1
 
     def leave(self, response_id: str) -> None:

@@ -176,6 +176,8 @@ class ResponsesService:
         replay_first: bool,
         reader: bool = False,  # counted in the per-response reader limit
     ) -> AsyncIterator[list[StoredEvent] | None]:
+        if reader:
+            self._subscribers.enter(response_id)
         try:
             async for events in follow(
                 self._store if store else None,
@@ -230,12 +232,8 @@ class ResponsesService:
         self, response_id: str, owner: str, cursor: int
     ) -> AsyncIterator[list[StoredEvent] | None]:
         await self._record(response_id, owner)
-        self._subscribers.enter(response_id)
-        try:
-            subscription = await self._bus.subscribe(response_id)
-        except BaseException:
-            self._subscribers.leave(response_id)
-            raise
+        self._subscribers.check(response_id)
+        subscription = await self._bus.subscribe(response_id)
         return self._follow(
             subscription, response_id, cursor, store=True, replay_first=True, reader=True
         )

@@ -78,12 +78,14 @@ async def test_no_limit_means_no_limit():
 
 def test_readers_per_response():
     readers = SubscriberLimit(2)
+    readers.check("r1")
     readers.enter("r1")
     readers.enter("r1")
     readers.enter("r2")
     with pytest.raises(TooManyRequests) as caught:
-        readers.enter("r1")
+        readers.check("r1")
     assert caught.value.param == "response_id"
+    readers.check("r2")
     readers.leave("r1")
-    readers.enter("r1")
-    assert readers.readers("r1") == 2
+    readers.check("r1")
+    assert readers.readers("r1") == 1
