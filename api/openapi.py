@@ -51,10 +51,10 @@ STREAM_EVENT_TYPES = [
 ]
 
 _SSE_DESCRIPTION = (
-    "Server-sent events. Each event is `id: <sequence_number>`, `event: <type>` and one "
-    "`data:` line holding a `ResponseStreamEvent` as JSON; the stream ends with the terminal "
-    "event (`response.completed`, `response.failed` or `response.incomplete`) and then "
-    "`data: [DONE]`. `: keep-alive` comment lines may come between events."
+    "One server-sent event: `id: <sequence_number>`, `event: <type>` and one `data:` line "
+    "holding a `ResponseStreamEvent` as JSON. A stream ends with its terminal event "
+    "(`response.completed`, `response.failed` or `response.incomplete`) and then "
+    "`data: [DONE]`; `: keep-alive` comment lines may come between events."
 )
 
 
@@ -221,6 +221,29 @@ def _schemas(settings: Settings) -> dict[str, Schema]:
                 "arguments": {"type": "string"},
             },
         },
+        "ServerSentEvent": {
+            "description": _SSE_DESCRIPTION,
+            "anyOf": [
+                {
+                    "type": "object",
+                    "required": ["id", "event", "data"],
+                    "properties": {
+                        "id": {"type": "string", "pattern": "^[0-9]+$"},
+                        "event": {"enum": STREAM_EVENT_TYPES},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "contentSchema": _ref("ResponseStreamEvent"),
+                        },
+                    },
+                },
+                {
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {"data": {"const": "[DONE]"}},
+                },
+            ],
+        },
         "DeletedResponse": {
             "type": "object",
             "required": ["id", "object", "deleted"],
@@ -337,10 +360,7 @@ def _response_or_stream(description: str) -> Schema:
         "description": description,
         "content": {
             "application/json": {"schema": _ref("Response")},
-            "text/event-stream": {
-                "schema": {"type": "string", "description": _SSE_DESCRIPTION},
-                "x-event-schema": _ref("ResponseStreamEvent"),
-            },
+            "text/event-stream": {"schema": _ref("ServerSentEvent")},
         },
     }
 

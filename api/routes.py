@@ -34,11 +34,13 @@ def _json(content: bytes | dict[str, Any], status: int = 200) -> Response[bytes]
 
 
 _TRUE = ("true", "1", "yes")
-_FALSE = ("false", "0", "no", "")
+_FALSE = ("false", "0", "no")
 
 
 def _flag(value: str | None, name: str = "stream") -> bool:
-    lowered = (value or "").lower()
+    if value is None:
+        return False
+    lowered = value.lower()
     if lowered not in _TRUE and lowered not in _FALSE:
         raise InvalidRequest(
             f"Invalid '{name}': expected a boolean, but got '{lowered[:50]}'.",
@@ -60,8 +62,20 @@ def _json_body_type(request: Request[Any, Any, Any]) -> None:
         )
 
 
+def _query(request: Request[Any, Any, Any], name: str) -> str | None:
+    """A query parameter that takes one value: sent twice, it is a 400, not a guess."""
+    values = request.query_params.getall(name, [])
+    if len(values) > 1:
+        raise InvalidRequest(
+            f"Invalid '{name}': expected a single value, but got {len(values)}.",
+            param=name,
+            code="invalid_value",
+        )
+    return values[0] if values else None
+
+
 def _int_param(value: str | None, name: str, *, minimum: int, maximum: int) -> int | None:
-    if value is None or value == "":
+    if value is None:
         return None
     try:
         number = int(value)
@@ -124,14 +138,13 @@ class ResponsesController(Controller):
         self, response_id: str, request: Request[Any, Any, State], state: State
     ) -> Response[Any]:
         responses = _runtime(state).responses
-        query = request.query_params
         # Cursors are checked even when not streaming: a malformed one is always a 400.
         header = request.headers.get("last-event-id")
         cursor = _int_param(header, "Last-Event-ID", minimum=-1, maximum=2**31 - 1)
         after = _int_param(
-            query.get("starting_after"), "starting_after", minimum=-1, maximum=2**31 - 1
+            _query(request, "starting_after"), "starting_after", minimum=-1, maximum=2**31 - 1
         )
-        if not _flag(query.get("stream")):
+        if not _flag(_query(request, "stream")):
             return _json(await responses.retrieve(response_id, _owner(request)))
         if cursor is None:
             cursor = after
@@ -162,15 +175,15 @@ class ResponsesController(Controller):
     async def input_items(
         self, response_id: str, request: Request[Any, Any, State], state: State
     ) -> Response[bytes]:
-        query = request.query_params
-        limit = _int_param(query.get("limit"), "limit", minimum=1, maximum=100) or 20
-        order = query.get("order") or "desc"
+        limit = _int_param(_query(request, "limit"), "limit", minimum=1, maximum=100) or 20
+        order = _query(request, "order")
+        order = "desc" if order is None else order
         if order not in ("asc", "desc"):
             raise InvalidRequest(
                 "Invalid 'order': expected 'asc' or 'desc'.", param="order", code="invalid_value"
             )
         page = await _runtime(state).responses.input_items(
-            response_id, _owner(request), after=query.get("after") or None, limit=limit,
+            response_id, _owner(request), after=_query(request, "after") or None, limit=limit,
             order=order,
         )
         return _json(page)
