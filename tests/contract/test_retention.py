@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
 from sqlalchemy import Column, Float, MetaData, String, Table, func, insert, select
@@ -10,9 +12,11 @@ from domain import keys
 from domain.ports import AppendBatch, Final, NewResponse, StoredEvent
 from service.retention import Retention
 from storage import retention
+from storage.database import create_engines
 from storage.key_store import KeyStore
 from storage.sql_store import SqlEventStore
 from storage.tables import api_keys, response_events, response_input_items, responses
+from tests.conftest import make_database_url
 
 
 def _events(first: int, last: int) -> list[StoredEvent]:
@@ -130,3 +134,24 @@ async def test_keys_are_stored_as_digests_and_revoked(store: SqlEventStore):
     with pytest.raises(ValueError):
         await key_store.create("bad tenant", "x")
 
+
+
+@pytest.mark.postgres
+async def test_processes_purging_at_once_share_the_work(request: pytest.FixtureRequest, tmp_path):  # type: ignore[no-untyped-def]
+    """PostgreSQL, where purges run side by side (on SQLite there is one writer): purgers in
+    several processes skip each other's locked rows and none waits."""
+    url = await make_database_url("postgres", request, tmp_path)
+    stores = [SqlEventStore(*create_engines(url)) for _ in range(4)]
+    try:
+        for index in range(60):
+            await _response(stores[0], f"resp_{index}", created_at=100, status="completed")
+        results = await asyncio.gather(*(
+            Retention(s, response_ttl_s=1000, audit_ttl_s=0, batch=7).purge(now=5000)
+            for s in stores
+        ))
+        assert sum(r.responses for r in results) == 60
+        assert await _count(stores[0], responses) == 0
+        assert await _count(stores[0], response_events) == 0
+    finally:
+        for each in stores:
+            await each.close()
