@@ -375,15 +375,6 @@ _RESPONSE_ID = {
 
 def _paths(settings: Settings) -> dict[str, Schema]:
     cursor = {"type": "integer", "minimum": -1, "maximum": 2**31 - 1}
-    include = {
-        "name": "include[]",
-        "in": "query",
-        "required": False,
-        "description": "Accepted and ignored.",
-        "schema": {"type": "array", "items": {"type": "string"}},
-        "style": "form",
-        "explode": True,
-    }
     return {
         "/v1/responses": {
             "post": {
@@ -424,7 +415,6 @@ def _paths(settings: Settings) -> dict[str, Schema]:
                      "schema": cursor},
                     {"name": "Last-Event-ID", "in": "header", "required": False,
                      "schema": cursor},
-                    include,
                 ],
                 "responses": {
                     "200": _response_or_stream("The Response (the fold of its log while it "
@@ -482,7 +472,6 @@ def _paths(settings: Settings) -> dict[str, Schema]:
                      "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
                     {"name": "order", "in": "query", "required": False,
                      "schema": {"enum": ["asc", "desc"], "default": "desc"}},
-                    include,
                 ],
                 "responses": {
                     "200": {
@@ -548,7 +537,8 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             "title": "responsed",
             "version": "0.1.0",
             "description": "An event-sourced server for the OpenAI Responses API. Errors always "
-            "come as `{\"error\": {message, type, param, code}}`.",
+            "come as `{\"error\": {message, type, param, code}}`. Query parameters not listed "
+            "here (such as `include[]`) are accepted and ignored.",
         },
         "paths": _paths(settings),
         "components": {"schemas": _schemas(settings)},
