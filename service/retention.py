@@ -34,6 +34,13 @@ class Purged:
     audit_rows: int = 0
 
 
+async def _pause(started: float) -> None:
+    """Rest as long as the last batch took. With SQLite a batch runs on the event loop's thread
+    and holds the one writer (about 20 ms for 100 responses of 200 events): a backlog is worked
+    off at half speed, never as one long stall of every stream."""
+    await asyncio.sleep(min(time.monotonic() - started, 1.0))
+
+
 def audit_table() -> Table | None:
     """The tool-call audit, where this schema has one; purged by its `created_at`."""
     return metadata.tables.get("tool_calls")
@@ -59,13 +66,13 @@ class Retention:
         self._task: asyncio.Task[None] | None = None
 
     async def purge(self, now: float | None = None) -> Purged:
-        """Purge everything expired at `now`, batch after batch, yielding between batches so
-        the event writer (the same SQLite writer) commits in between."""
+        """Purge everything expired at `now`, batch after batch."""
         now = self._clock() if now is None else now
         purged = Purged()
         if self._response_ttl_s > 0:
             cutoff = now - self._response_ttl_s
             while True:
+                started = time.monotonic()
                 count = await self._store.transaction(
                     retention.purge_responses, cutoff, self._batch
                 )
@@ -73,11 +80,12 @@ class Retention:
                 PURGED.inc(count)
                 if count < self._batch:
                     break
-                await asyncio.sleep(0)
+                await _pause(started)
         table = audit_table()
         if table is not None and self._audit_ttl_s > 0:
             cutoff = now - self._audit_ttl_s
             while True:
+                started = time.monotonic()
                 count = await self._store.transaction(
                     retention.purge_by_age, table, "created_at", cutoff, self._batch
                 )
@@ -85,7 +93,7 @@ class Retention:
                 PURGED_AUDIT.inc(count)
                 if count < self._batch:
                     break
-                await asyncio.sleep(0)
+                await _pause(started)
         return purged
 
     def start(self) -> None:

@@ -153,7 +153,7 @@ class Settings:
         "env": "RESPONSED_PURGE_INTERVAL_S",
         "help": "how often serve and worker processes purge expired rows; 0 = never (use "
                 "`responsed purge`)"})
-    purge_batch: int = field(default=500, metadata={
+    purge_batch: int = field(default=100, metadata={
         "env": "RESPONSED_PURGE_BATCH", "help": "responses deleted per purge transaction"})
     log_level: str = field(
         default="info",
