@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 LEAKS = re.compile(
     r"Traceback|File \"|\.py\b|sqlalchemy|sqlite|asyncpg|SELECT |INSERT |litestar|uvicorn"
-    r"|/(?:work|home|root|tmp|usr)/",
+    r"|/(?:home|root|tmp|usr|opt|srv)/|" + re.escape(str(Path(__file__).resolve().parents[2])),
     re.IGNORECASE,
 )
 
