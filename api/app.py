@@ -6,13 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.exceptions import HTTPException
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
 from api.audit import list_tool_calls
+from api.auth import AuthMiddleware
 from api.conversations import ConversationsController
+from api.docs import openapi_json, swagger
 from api.errors import on_http_exception, on_responsed_error, on_unexpected
+from api.openapi import build_openapi
 from api.routes import ResponsesController, healthz, prometheus_metrics, readyz
 from domain.errors import ResponsedError
 from service import metrics
@@ -22,6 +24,7 @@ from service.settings import Settings
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
+    settings.auth_required  # noqa: B018 - an unknown auth mode fails here, before serving
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -45,20 +48,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             healthz,
             readyz,
             prometheus_metrics,
+            openapi_json,
+            swagger,
         ],
         lifespan=[lifespan],
+        middleware=[AuthMiddleware()],
+        state=State({"openapi": build_openapi(settings)}),
         exception_handlers={
             ResponsedError: on_responsed_error,
             HTTPException: on_http_exception,
             Exception: on_unexpected,
         },
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(
-            title="responsed",
-            version="0.1.0",
-            description="An event-sourced server for the OpenAI Responses API.",
-            path="/docs",
-            render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin()],
-        ),
+        openapi_config=None,  # api.openapi writes the document out; api.docs serves it
         debug=False,
     )

@@ -7,7 +7,8 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.datastructures import State
 
-from api.routes import _int_param, _json, _owner, _runtime
+from api.auth import principal
+from api.routes import _int_param, _json, _runtime
 from domain.errors import InvalidRequest
 from storage.audit_store import ToolCallFilter
 
@@ -70,7 +71,9 @@ def tool_call_filter(query: Any, owner: str | None) -> ToolCallFilter:
 async def list_tool_calls(request: Request[Any, Any, State], state: State) -> Response[bytes]:
     query = request.query_params
     limit = _int_param(query.get("limit"), "limit", minimum=1, maximum=100) or 20
-    where = tool_call_filter(query, _owner(state))
+    who = principal(request)
+    # An admin key reads the audit of every tenant; any other key only its own.
+    where = tool_call_filter(query, None if who.admin else who.tenant)
     page = await _runtime(state).audit.tool_calls(
         where, after=_text_param(query.get("after"), "after"), limit=limit
     )

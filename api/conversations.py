@@ -8,20 +8,24 @@ import orjson
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
 
-from api.routes import _int_param, _json, _owner, _runtime
+from api.routes import _int_param, _json, _json_body_type, _owner, _runtime
 from domain.errors import InvalidRequest
+from domain.limits import check_depth
 
 
 async def _body(request: Request[Any, Any, State]) -> Any:
     raw = await request.body()
     if not raw.strip():
         return {}
+    _json_body_type(request)  # the same rules as a create request's body
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidRequest(
             "We could not parse the JSON body of your request.", code="invalid_json"
         ) from None
+    check_depth(body)
+    return body
 
 
 def _order(value: str | None) -> str:
@@ -40,11 +44,13 @@ class ConversationsController(Controller):
     @post("/", status_code=200, summary="Create a conversation")
     async def create(self, request: Request[Any, Any, State], state: State) -> Response[bytes]:
         service = _runtime(state).conversations
-        return _json(await service.create(await _body(request), _owner(state)))
+        return _json(await service.create(await _body(request), _owner(request)))
 
     @get("/{conversation_id:str}", summary="Retrieve a conversation")
-    async def retrieve(self, conversation_id: str, state: State) -> Response[bytes]:
-        return _json(await _runtime(state).conversations.get(conversation_id, _owner(state)))
+    async def retrieve(
+        self, conversation_id: str, request: Request[Any, Any, State], state: State
+    ) -> Response[bytes]:
+        return _json(await _runtime(state).conversations.get(conversation_id, _owner(request)))
 
     @post("/{conversation_id:str}", status_code=200, summary="Update a conversation's metadata")
     async def update(
@@ -52,11 +58,13 @@ class ConversationsController(Controller):
     ) -> Response[bytes]:
         service = _runtime(state).conversations
         body = await _body(request)
-        return _json(await service.update(conversation_id, _owner(state), body))
+        return _json(await service.update(conversation_id, _owner(request), body))
 
     @delete("/{conversation_id:str}", status_code=200, summary="Delete a conversation")
-    async def remove(self, conversation_id: str, state: State) -> Response[bytes]:
-        return _json(await _runtime(state).conversations.delete(conversation_id, _owner(state)))
+    async def remove(
+        self, conversation_id: str, request: Request[Any, Any, State], state: State
+    ) -> Response[bytes]:
+        return _json(await _runtime(state).conversations.delete(conversation_id, _owner(request)))
 
     @post("/{conversation_id:str}/items", status_code=200, summary="Add items (up to 20)")
     async def add_items(
@@ -64,7 +72,7 @@ class ConversationsController(Controller):
     ) -> Response[bytes]:
         service = _runtime(state).conversations
         body = await _body(request)
-        return _json(await service.add_items(conversation_id, _owner(state), body))
+        return _json(await service.add_items(conversation_id, _owner(request), body))
 
     @get("/{conversation_id:str}/items", summary="List a conversation's items")
     async def list_items(
@@ -79,7 +87,7 @@ class ConversationsController(Controller):
             )
         page = await _runtime(state).conversations.list_items(
             conversation_id,
-            _owner(state),
+            _owner(request),
             after=after,
             limit=limit,
             order=_order(query.get("order")),
@@ -87,13 +95,19 @@ class ConversationsController(Controller):
         return _json(page)
 
     @get("/{conversation_id:str}/items/{item_id:str}", summary="Retrieve an item")
-    async def get_item(self, conversation_id: str, item_id: str, state: State) -> Response[bytes]:
+    async def get_item(
+        self,
+        conversation_id: str,
+        item_id: str,
+        request: Request[Any, Any, State],
+        state: State,
+    ) -> Response[bytes]:
         service = _runtime(state).conversations
-        return _json(await service.get_item(conversation_id, _owner(state), item_id))
+        return _json(await service.get_item(conversation_id, _owner(request), item_id))
 
     @delete("/{conversation_id:str}/items/{item_id:str}", status_code=200, summary="Delete an item")
     async def delete_item(
-        self, conversation_id: str, item_id: str, state: State
+        self, conversation_id: str, item_id: str, request: Request[Any, Any, State], state: State
     ) -> Response[bytes]:
         service = _runtime(state).conversations
-        return _json(await service.delete_item(conversation_id, _owner(state), item_id))
+        return _json(await service.delete_item(conversation_id, _owner(request), item_id))

@@ -41,7 +41,10 @@ def error_response(
 
 
 def on_responsed_error(_: Request, exc: ResponsedError) -> Response[dict[str, object]]:
-    return error_response(exc.status, exc.message, type_=exc.type, param=exc.param, code=exc.code)
+    return error_response(
+        exc.status, exc.message, type_=exc.type, param=exc.param, code=exc.code,
+        headers=exc.headers,
+    )
 
 
 def on_http_exception(_: Request, exc: HTTPException) -> Response[dict[str, object]]:

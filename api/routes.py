@@ -10,7 +10,9 @@ from litestar.datastructures import State
 from litestar.response import Stream
 
 from api import sse
-from domain.errors import InvalidRequest
+from api.auth import OPEN, principal
+from domain.errors import InvalidRequest, UnsupportedMediaType
+from domain.limits import check_depth
 from service import metrics
 from service.runtime import Runtime
 
@@ -21,8 +23,9 @@ def _runtime(state: State) -> Runtime:
     return state.runtime  # type: ignore[no-any-return]
 
 
-def _owner(state: State) -> str:
-    return _runtime(state).settings.owner
+def _owner(request: Request[Any, Any, Any]) -> str:
+    """The tenant the request acts for (api.auth): it owns what it creates and reads only that."""
+    return principal(request).tenant
 
 
 def _json(content: bytes | dict[str, Any], status: int = 200) -> Response[bytes]:
@@ -30,12 +33,49 @@ def _json(content: bytes | dict[str, Any], status: int = 200) -> Response[bytes]
     return Response(body, media_type=JSON, status_code=status)
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").lower() in ("true", "1", "yes")
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no")
+
+
+def _flag(value: str | None, name: str = "stream") -> bool:
+    if value is None:
+        return False
+    lowered = value.lower()
+    if lowered not in _TRUE and lowered not in _FALSE:
+        raise InvalidRequest(
+            f"Invalid '{name}': expected a boolean, but got '{lowered[:50]}'.",
+            param=name,
+            code="invalid_type",
+        )
+    return lowered in _TRUE
+
+
+def _json_body_type(request: Request[Any, Any, Any]) -> None:
+    """JSON bodies only; a missing Content-Type is read as JSON, as curl users expect."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and content_type != JSON and not (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    ):
+        raise UnsupportedMediaType(
+            f"Unsupported Content-Type '{content_type[:100]}': send the body as application/json.",
+            code="unsupported_media_type",
+        )
+
+
+def _query(request: Request[Any, Any, Any], name: str) -> str | None:
+    """A query parameter that takes one value: sent twice, it is a 400, not a guess."""
+    values = request.query_params.getall(name, [])
+    if len(values) > 1:
+        raise InvalidRequest(
+            f"Invalid '{name}': expected a single value, but got {len(values)}.",
+            param=name,
+            code="invalid_value",
+        )
+    return values[0] if values else None
 
 
 def _int_param(value: str | None, name: str, *, minimum: int, maximum: int) -> int | None:
-    if value is None or value == "":
+    if value is None:
         return None
     try:
         number = int(value)
@@ -69,6 +109,7 @@ class ResponsesController(Controller):
         description="Body: the Responses create request. `stream:true` answers text/event-stream.",
     )
     async def create(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
+        _json_body_type(request)
         raw = await request.body()
         try:
             body = orjson.loads(raw)
@@ -78,8 +119,9 @@ class ResponsesController(Controller):
                 "aren't using your HTTP library correctly.)",
                 code="invalid_json",
             ) from None
+        check_depth(body)
         runtime = _runtime(state)
-        created = await runtime.responses.create(body, _owner(state))
+        created = await runtime.responses.create(body, _owner(request))
         if created.events is None:  # background without stream: answer at once
             return _json(created.response)
         if created.request.stream:
@@ -96,17 +138,18 @@ class ResponsesController(Controller):
         self, response_id: str, request: Request[Any, Any, State], state: State
     ) -> Response[Any]:
         responses = _runtime(state).responses
-        query = request.query_params
-        if not _flag(query.get("stream")):
-            return _json(await responses.retrieve(response_id, _owner(state)))
+        # Cursors are checked even when not streaming: a malformed one is always a 400.
         header = request.headers.get("last-event-id")
         cursor = _int_param(header, "Last-Event-ID", minimum=-1, maximum=2**31 - 1)
+        after = _int_param(
+            _query(request, "starting_after"), "starting_after", minimum=-1, maximum=2**31 - 1
+        )
+        if not _flag(_query(request, "stream")):
+            return _json(await responses.retrieve(response_id, _owner(request)))
         if cursor is None:
-            cursor = _int_param(
-                query.get("starting_after"), "starting_after", minimum=-1, maximum=2**31 - 1
-            )
+            cursor = after
         events = await responses.stream(
-            response_id, _owner(state), -1 if cursor is None else cursor
+            response_id, _owner(request), -1 if cursor is None else cursor
         )
         return _event_stream(events)
 
@@ -117,31 +160,36 @@ class ResponsesController(Controller):
         description="Queued or in-progress background responses end with status "
         "`cancelled`; a repeated cancel answers the same object.",
     )
-    async def cancel(self, response_id: str, state: State) -> Response[bytes]:
-        return _json(await _runtime(state).responses.cancel(response_id, _owner(state)))
+    async def cancel(
+        self, response_id: str, request: Request[Any, Any, State], state: State
+    ) -> Response[bytes]:
+        return _json(await _runtime(state).responses.cancel(response_id, _owner(request)))
 
     @delete("/{response_id:str}", status_code=200, summary="Delete a response")
-    async def remove(self, response_id: str, state: State) -> Response[bytes]:
-        return _json(await _runtime(state).responses.delete(response_id, _owner(state)))
+    async def remove(
+        self, response_id: str, request: Request[Any, Any, State], state: State
+    ) -> Response[bytes]:
+        return _json(await _runtime(state).responses.delete(response_id, _owner(request)))
 
     @get("/{response_id:str}/input_items", summary="List a response's input items")
     async def input_items(
         self, response_id: str, request: Request[Any, Any, State], state: State
     ) -> Response[bytes]:
-        query = request.query_params
-        limit = _int_param(query.get("limit"), "limit", minimum=1, maximum=100) or 20
-        order = query.get("order") or "desc"
+        limit = _int_param(_query(request, "limit"), "limit", minimum=1, maximum=100) or 20
+        order = _query(request, "order")
+        order = "desc" if order is None else order
         if order not in ("asc", "desc"):
             raise InvalidRequest(
                 "Invalid 'order': expected 'asc' or 'desc'.", param="order", code="invalid_value"
             )
         page = await _runtime(state).responses.input_items(
-            response_id, _owner(state), after=query.get("after") or None, limit=limit, order=order
+            response_id, _owner(request), after=_query(request, "after") or None, limit=limit,
+            order=order,
         )
         return _json(page)
 
 
-@get("/healthz", summary="Liveness, with each dependency's state")
+@get("/healthz", summary="Liveness, with each dependency's state", opt={OPEN: True})
 async def healthz(state: State) -> Response[bytes]:
     runtime = _runtime(state)
     checks = await runtime.ready()
@@ -156,7 +204,8 @@ async def healthz(state: State) -> Response[bytes]:
     )
 
 
-@get("/readyz", summary="Readiness: 200 when every dependency answers, else 503")
+@get("/readyz", summary="Readiness: 200 when every dependency answers, else 503",
+     opt={OPEN: True})
 async def readyz(state: State) -> Response[bytes]:
     checks = await _runtime(state).ready()
     ready = all(checks.values())
@@ -166,6 +215,7 @@ async def readyz(state: State) -> Response[bytes]:
     )
 
 
-@get("/metrics", summary="Prometheus metrics", media_type="text/plain; version=0.0.4")
+@get("/metrics", summary="Prometheus metrics", media_type="text/plain; version=0.0.4",
+     opt={OPEN: True})
 async def prometheus_metrics() -> Response[str]:
     return Response(metrics.render(), media_type="text/plain; version=0.0.4")

@@ -1,5 +1,5 @@
-"""`responsed serve`, `responsed migrate` and `responsed audit`.
-Every flag has a RESPONSED_* environment twin."""
+"""`responsed serve`, `worker`, `migrate`, `audit`, `keys` and `purge`. Every flag has a
+RESPONSED_* environment twin."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 from dataclasses import fields
 
 from cli import audit
+from cli.admin import add_key_commands, keys_command, purge_command
 from service.settings import Settings
 
 
@@ -102,6 +103,12 @@ def main(argv: list[str] | None = None) -> None:
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     _add_setting_flags(migrate, ["data_dir", "database_url", "log_level"])
     audit.add_commands(commands, _add_setting_flags)
+    keys = commands.add_parser("keys", help="create, list and revoke API keys")
+    for action in add_key_commands(keys):
+        _add_setting_flags(action, ["data_dir", "database_url", "auth_cache_s", "log_level"])
+    purge = commands.add_parser("purge", help="delete expired responses and audit rows now")
+    _add_setting_flags(purge, ["data_dir", "database_url", "response_ttl_s", "audit_ttl_s",
+                               "purge_batch", "log_level"])
     args = parser.parse_args(argv)
     settings = _settings(args)
     logging.basicConfig(
@@ -114,6 +121,10 @@ def main(argv: list[str] | None = None) -> None:
             _worker(settings)
         elif args.command == "audit":
             sys.exit(audit.run(settings, args))
+        elif args.command == "keys":
+            sys.exit(asyncio.run(keys_command(settings, args)))
+        elif args.command == "purge":
+            sys.exit(asyncio.run(purge_command(settings)))
         else:
             _migrate(settings)
     except ValueError as error:

@@ -8,6 +8,7 @@ class ResponsedError(Exception):
 
     status: int = 400
     type: str = "invalid_request_error"
+    headers: dict[str, str] | None = None  # extra HTTP headers for the error reply
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
         super().__init__(message)
@@ -30,6 +31,35 @@ class NotFound(ResponsedError):
 
 class PayloadTooLarge(ResponsedError):
     status = 413
+
+
+class Unauthorized(ResponsedError):
+    """A missing, unknown or revoked API key. OpenAI types it invalid_request_error."""
+
+    status = 401
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class UnsupportedMediaType(ResponsedError):
+    status = 415
+
+
+class TooManyRequests(ResponsedError):
+    """A limit that frees up by itself: the client may try again after `retry_after` seconds."""
+
+    status = 429
+    type = "rate_limit_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int = 1,
+        param: str | None = None,
+        code: str | None = None,
+    ):
+        super().__init__(message, param=param, code=code)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class EngineError(Exception):

@@ -170,6 +170,8 @@ def _normalise_passthrough(raw: dict[str, Any], kind: str, param: str) -> Item:
         if "\x00" in value:
             raise _invalid(f"Invalid '{param}.{key}': no NUL characters.", f"{param}.{key}")
     if kind == "item_reference":
+        if not raw["id"]:
+            raise _invalid(f"Invalid '{param}.id': an item id is required.", f"{param}.id")
         return {"type": "item_reference", "id": raw["id"]}
     item = dict(raw)
     item["id"] = _item_id(raw, param, prefix)
@@ -224,11 +226,13 @@ def check_tool_outputs(items: list[Item], first_new: int) -> None:
 
 
 def _text_of(parts: list[dict[str, Any]]) -> str:
-    return "".join(
-        part.get("text") or part.get("refusal") or ""
+    texts = (
+        part.get("text") or part.get("refusal")
         for part in parts
-        if part.get("type") in ("input_text", "output_text", "refusal")
+        # A tool output's parts arrive as sent: anything that is not a text part adds nothing.
+        if isinstance(part, dict) and part.get("type") in ("input_text", "output_text", "refusal")
     )
+    return "".join(text for text in texts if isinstance(text, str))
 
 
 def _chat_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:

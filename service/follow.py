@@ -5,7 +5,8 @@ The bus is at-most-once; this loop makes the stream exactly-once and in order, a
   2. replay stored events after the cursor;
   3. tail the bus, dropping what the cursor has passed; on a gap, a lag mark or silence,
      re-read the store;
-  4. stop after the terminal event (or when the response is gone or can no longer finish).
+  4. stop after the terminal event (or when the response is gone, or has ended before the
+     cursor).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from domain.ports import EventStore, StoredEvent, Subscription
 from domain.response import TERMINAL_EVENTS
 
 PAGE = 1000
+_RUNNING = ("queued", "in_progress")
 KEEPALIVE = None  # yielded instead of events when it is time for a keep-alive comment
 
 
@@ -57,10 +59,14 @@ async def follow(
             cursor = page[-1].seq
 
     if replay_first and store is not None:
+        replayed = False
         async for page in catch_up():
+            replayed = True
             yield page
             if page[-1].type in TERMINAL_EVENTS:
                 return
+        if not replayed and await _ended_before(store, response_id, cursor):
+            return  # a cursor at or past the end of a finished log: nothing will ever come
         last_sent = time.monotonic()
 
     while True:
@@ -79,7 +85,7 @@ async def follow(
                 subscription.reset_lag()
             async for page in catch_up():
                 events.extend(page)
-            if not events and batch is None and await _cannot_finish(store, response_id):
+            if not events and batch is None and await _cannot_finish(store, response_id, cursor):
                 return
         if events:
             cursor = events[-1].seq
@@ -92,6 +98,15 @@ async def follow(
             last_sent = time.monotonic()
 
 
-async def _cannot_finish(store: EventStore, response_id: str) -> bool:
-    """True when no terminal event will ever come: the response was deleted meanwhile."""
-    return await store.get(response_id) is None
+async def _cannot_finish(store: EventStore, response_id: str, cursor: int) -> bool:
+    """True when no event after the cursor will ever come: the response was deleted meanwhile,
+    or it has ended and the cursor is at or past its last event."""
+    record = await store.get(response_id)
+    return record is None or (record.status not in _RUNNING and record.last_seq <= cursor)
+
+
+async def _ended_before(store: EventStore, response_id: str, cursor: int) -> bool:
+    """True when the response has ended and the cursor is at or past its last event (a row not
+    committed yet is not an ended one)."""
+    record = await store.get(response_id)
+    return record is not None and record.status not in _RUNNING and record.last_seq <= cursor

@@ -79,6 +79,13 @@ JOBS_RECLAIMED = Counter(
 RESPONSES = Counter("responsed_responses_total", "Runs finished by this process.")
 
 _gauges: list[Gauge] = []
+_registered: list[Counter | Histogram] = []
+
+
+def register(metric: Counter | Histogram) -> None:
+    """Add a metric defined in another module to the exposition."""
+    if metric not in _registered:
+        _registered.append(metric)
 
 
 def gauge(name: str, help_: str, read: Callable[[], float]) -> None:
@@ -89,14 +96,7 @@ def gauge(name: str, help_: str, read: Callable[[], float]) -> None:
 
 def render() -> str:
     lines: list[str] = []
-    for metric in (
-        EVENTS_APPENDED,
-        BATCH_EVENTS,
-        TTFT,
-        ENGINE_ERRORS,
-        JOBS_RECLAIMED,
-        RESPONSES,
-        *_gauges,
-    ):
+    for metric in (EVENTS_APPENDED, BATCH_EVENTS, TTFT, ENGINE_ERRORS, JOBS_RECLAIMED, RESPONSES,
+                   *_registered, *_gauges):
         lines += metric.render()
     return "\n".join(lines) + "\n"

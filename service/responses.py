@@ -15,6 +15,7 @@ from domain.builder import ResponseBuilder
 from domain.engine import build_engine_request
 from domain.errors import InvalidRequest, NotFound
 from domain.inputs import check_tool_outputs, normalise_input, to_chat_messages
+from domain.limits import RequestLimits, check_request
 from domain.ports import (
     Bus,
     EventStore,
@@ -30,6 +31,7 @@ from service.dispatch import Dispatcher
 from service.follow import follow
 from service.input_items import resolve_references, tool_outputs, unseal
 from service.jobs import read_log
+from service.limits import InflightLimiter, Slot, SubscriberLimit
 from service.sealing import Sealer
 from service.writer import EventWriter
 from worker.job import Job
@@ -58,6 +60,9 @@ class ResponsesService:
         conversations: ConversationsService | None = None,
         sealer: Sealer | None = None,
         audit_unstored: bool = True,
+        limits: RequestLimits | None = None,
+        inflight: InflightLimiter | None = None,
+        subscribers: SubscriberLimit | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
@@ -68,10 +73,14 @@ class ResponsesService:
         self._conversations = conversations
         self._sealer = sealer
         self._audit_unstored = audit_unstored
+        self._limits = limits or RequestLimits()
+        self._inflight = inflight or InflightLimiter(0)
+        self._subscribers = subscribers or SubscriberLimit(0)
 
     # -- create ---------------------------------------------------------------------------------
     async def create(self, body: Any, owner: str) -> Created:
         request = parse_create_request(body)
+        check_request(request, self._limits)
         store = request.store is not False
         if request.background and not store:
             raise InvalidRequest(
@@ -95,14 +104,20 @@ class ResponsesService:
             )
         new_items = await resolve_references(self._store, normalise_input(request.input), owner)
         response_id = ids.new_id(ids.RESPONSE)
-        if conversation is not None:
-            assert self._conversations is not None
-            history = await self._conversations.begin(conversation, owner, response_id)
-        else:
-            history = await self._history(request.previous_response_id, owner)
+        slot = await self._inflight.acquire(owner)
         try:
-            return await self._start(body, request, owner, response_id, history, new_items)
+            if conversation is not None:
+                assert self._conversations is not None
+                history = await self._conversations.begin(conversation, owner, response_id)
+            else:
+                history = await self._history(request.previous_response_id, owner)
         except BaseException:
+            slot.release()
+            raise
+        try:
+            return await self._start(body, request, owner, response_id, history, new_items, slot)
+        except BaseException:
+            slot.release()
             if conversation is not None:
                 assert self._conversations is not None
                 await self._conversations.abandon(conversation, response_id)
@@ -116,6 +131,7 @@ class ResponsesService:
         response_id: str,
         history: list[dict[str, Any]],
         new_items: list[dict[str, Any]],
+        slot: Slot,
     ) -> Created:
         store = request.store is not False
         items = history + new_items
@@ -137,6 +153,7 @@ class ResponsesService:
             owner=owner,
             seal_reasoning="reasoning.encrypted_content" in (request.include or ()),
             portable=engine_items is items,
+            on_done=slot.release,  # the run has ended: the tenant's slot is free again
         )
         follows = bool(request.stream) or not request.background
         bus = self._bus if store else self._local_bus
@@ -164,6 +181,8 @@ class ResponsesService:
                 self._writer.audit(response_id, tool_outputs=outputs)
             await self._writer.publish_only(response_id, first_events, False)
         await self._dispatcher.submit(job)
+        if store and self._inflight.counts_stored:
+            slot.release()  # committed: the tenant's running rows count it from now on
         if subscription is None:
             # Answered at once (background): the id must already be readable when it arrives.
             await self._writer.flushed()
@@ -203,7 +222,10 @@ class ResponsesService:
         *,
         store: bool,
         replay_first: bool,
+        reader: bool = False,  # counted in the per-response reader limit
     ) -> AsyncIterator[list[StoredEvent] | None]:
+        if reader:
+            self._subscribers.enter(response_id)
         try:
             async for events in follow(
                 self._store if store else None,
@@ -215,6 +237,8 @@ class ResponsesService:
             ):
                 yield events
         finally:
+            if reader:
+                self._subscribers.leave(response_id)
             await subscription.close()
 
     @staticmethod
@@ -248,8 +272,11 @@ class ResponsesService:
         self, response_id: str, owner: str, cursor: int
     ) -> AsyncIterator[list[StoredEvent] | None]:
         await self._record(response_id, owner)
+        self._subscribers.check(response_id)
         subscription = await self._bus.subscribe(response_id)
-        return self._follow(subscription, response_id, cursor, store=True, replay_first=True)
+        return self._follow(
+            subscription, response_id, cursor, store=True, replay_first=True, reader=True
+        )
 
     async def input_items(
         self, response_id: str, owner: str, *, after: str | None, limit: int, order: str

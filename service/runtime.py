@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
+from domain.keys import Principal
+from domain.limits import RequestLimits
 from domain.ports import Bus, Engine
 from service.audit import AuditService
+from service.auth import Authenticator
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher, QueueDispatcher, process_name
+from service.limits import InflightLimiter, SubscriberLimit
 from service.recovery import fail_orphans
 from service.responses import ResponsesService
+from service.retention import Retention
 from service.sealing import Sealer
 from service.settings import Settings
 from service.writer import EventWriter
 from storage.audit_store import SqlAuditStore
 from storage.conversation_store import SqlConversationStore
 from storage.database import create_engines, is_sqlite
+from storage.key_store import KeyStore
 from storage.memory_bus import MemoryBus
 from storage.migrate import upgrade
 from storage.redis_bus import RedisBus
 from storage.redis_jobs import RedisJobQueue
+from storage.retention import count_running
 from storage.sql_store import SqlEventStore
 from worker.engines.builtin import BuiltinEngine
 from worker.engines.openai_chat import OpenAIChatEngine, parse_model_map
@@ -67,6 +76,8 @@ class Runtime:
     audit: AuditService
     jobs: RedisJobQueue | None = None
     worker: WorkerService | None = None
+    auth: Authenticator | None = None  # None: API keys are not required
+    retention: Retention | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, worker: bool = False) -> Runtime:
@@ -129,12 +140,29 @@ class Runtime:
             conversations=conversations,
             sealer=sealer,
             audit_unstored=settings.audits_unstored,
+            **_limits(settings, store, counts_stored=role == "api"),
         )
         audit = AuditService(SqlAuditStore(store.reader))
+        auth = None
+        if settings.auth_required and role != "worker":
+            auth = Authenticator(KeyStore(store).get, cache_s=settings.auth_cache_s)
+            if not await KeyStore(store).active_count():
+                log.warning("API keys are required and there are none yet: create one with "
+                            "`responsed keys create --tenant NAME --name NAME`")
+        retention = Retention(
+            store, response_ttl_s=settings.response_ttl_s, audit_ttl_s=settings.audit_ttl_s,
+            batch=settings.purge_batch, interval_s=settings.purge_interval_s,
+        )
+        retention.start()
         return cls(
             settings, role, store, bus, writer, engine, dispatcher, responses, conversations,
-            audit, jobs, service,
+            audit, jobs, service, auth, retention,
         )
+
+    @cached_property
+    def default_principal(self) -> Principal:
+        """Who every request acts for while API keys are not required."""
+        return Principal(self.settings.owner)
 
     async def ready(self) -> dict[str, bool]:
         """Each dependency's state, for /readyz."""
@@ -144,6 +172,8 @@ class Runtime:
         return checks
 
     async def close(self) -> None:
+        if self.retention is not None:
+            await self.retention.close()
         if self.worker is not None:
             await self.worker.close()  # hands running responses over to other workers
         await self.dispatcher.close()  # local runs end with response.failed
@@ -153,3 +183,20 @@ class Runtime:
         if self.jobs is not None and self.worker is not None:
             await self.jobs.close()
         await self.store.close()
+
+
+def _limits(settings: Settings, store: SqlEventStore, *, counts_stored: bool) -> dict[str, Any]:
+    """The service's limits. API processes of distributed mode count a tenant's running
+    responses in the shared database; an embedded server counts its own."""
+
+    async def running(owner: str) -> int:
+        async with store.reader.connect() as conn:
+            return await conn.run_sync(count_running, owner)
+
+    return {
+        "limits": RequestLimits(settings.max_input_items, settings.max_output_tokens_ceiling),
+        "inflight": InflightLimiter(
+            settings.max_inflight_per_tenant, running if counts_stored else None
+        ),
+        "subscribers": SubscriberLimit(settings.max_subscribers_per_response),
+    }

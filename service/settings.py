@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -9,6 +10,15 @@ from typing import Any
 from storage.database import normalise_url, sqlite_url
 
 DEFAULT_PORT = 8040  # not 8000: that is vLLM's
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +155,7 @@ class Settings:
         default="default",
         metadata={
             "env": "RESPONSED_OWNER",
-            "help": "tenant recorded on stored responses until access control lands",
+            "help": "the tenant of every request while API keys are not required",
         },
     )
     encryption_key: str = field(
@@ -163,6 +173,38 @@ class Settings:
             "help": "record tool calls of store:false responses in the audit too (true | false)",
         },
     )
+    # -- access control, limits and retention (service.auth, service.limits, service.retention)
+    auth: str = field(default="auto", metadata={
+        "env": "RESPONSED_AUTH",
+        "help": "auto: API keys required unless host is a loopback address; required: always"})
+    auth_cache_s: float = field(default=5.0, metadata={
+        "env": "RESPONSED_AUTH_CACHE_S",
+        "help": "seconds a key lookup is cached in-process: a revoked key stops working within "
+                "this time"})
+    max_input_items: int = field(default=10_000, metadata={
+        "env": "RESPONSED_MAX_INPUT_ITEMS",
+        "help": "most items in one request's input (400 above)"})
+    max_output_tokens_ceiling: int = field(default=131_072, metadata={
+        "env": "RESPONSED_MAX_OUTPUT_TOKENS_CEILING",
+        "help": "largest max_output_tokens a request may ask for (400 above)"})
+    max_inflight_per_tenant: int = field(default=256, metadata={
+        "env": "RESPONSED_MAX_INFLIGHT_PER_TENANT",
+        "help": "queued + in-progress responses per tenant (429 above); 0 = no limit"})
+    max_subscribers_per_response: int = field(default=1000, metadata={
+        "env": "RESPONSED_MAX_SUBSCRIBERS_PER_RESPONSE",
+        "help": "SSE readers of one response per API process (429 above); 0 = no limit"})
+    response_ttl_s: float = field(default=30 * 86400.0, metadata={
+        "env": "RESPONSED_RESPONSE_TTL_S",
+        "help": "stored responses older than this are purged (30 days); 0 = keep forever"})
+    audit_ttl_s: float = field(default=365 * 86400.0, metadata={
+        "env": "RESPONSED_AUDIT_TTL_S",
+        "help": "tool-call audit rows older than this are purged (365 days); 0 = keep forever"})
+    purge_interval_s: float = field(default=60.0, metadata={
+        "env": "RESPONSED_PURGE_INTERVAL_S",
+        "help": "how often serve and worker processes purge expired rows; 0 = never (use "
+                "`responsed purge`)"})
+    purge_batch: int = field(default=100, metadata={
+        "env": "RESPONSED_PURGE_BATCH", "help": "responses deleted per purge transaction"})
     log_level: str = field(
         default="info",
         metadata={"env": "RESPONSED_LOG_LEVEL", "help": "debug | info | warning | error"},
@@ -189,6 +231,13 @@ class Settings:
     @property
     def audits_unstored(self) -> bool:
         return self.audit_unstored.strip().lower() in ("true", "1", "yes", "on")
+
+    @property
+    def auth_required(self) -> bool:
+        """Keys are required unless the server listens on loopback only (and auth=auto)."""
+        if self.auth not in ("auto", "required"):
+            raise ValueError(f"unknown auth mode {self.auth!r}: expected 'auto' or 'required'")
+        return self.auth == "required" or not is_loopback(self.host)
 
     @property
     def engine_urls(self) -> list[str]:

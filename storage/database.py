@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 log = logging.getLogger("responsed.storage")
 
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
+
 
 def normalise_url(url: str) -> str:
     """Accept the URLs people paste (postgres://, postgresql://) and pick the async drivers."""
@@ -46,6 +48,9 @@ def _sqlite_pragmas(engine: Engine, *, writer: bool) -> None:
         if writer:
             # Checkpoints (and their fsync) run in a thread instead: see SqliteCheckpointer.
             cursor.execute("PRAGMA wal_autocheckpoint=0")
+            # The WAL file keeps its largest size unless told otherwise: shrink it back when
+            # the log restarts, so the store's size on disk follows what it holds.
+            cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

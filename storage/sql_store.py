@@ -247,7 +247,9 @@ class SqlEventStore:
         return self._reader
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(connection, *args) in one write transaction (other stores share the writer)."""
+        """Run fn(connection, *args) in one write transaction of this store's single writer:
+        other stores share it (with SQLite a second writer connection in this process would
+        deadlock against it)."""
         return await self._write(fn, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:

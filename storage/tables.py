@@ -42,6 +42,8 @@ responses = Table(
 )
 Index("ix_responses_status", responses.c.status)
 Index("ix_responses_owner_created", responses.c.owner, responses.c.created_at)
+# Retention: the purge walks responses oldest first.
+Index("ix_responses_created", responses.c.created_at)
 
 response_events = Table(
     "response_events",
@@ -132,3 +134,17 @@ Index("ix_tool_calls_owner_created", tool_calls.c.owner, tool_calls.c.created_at
 Index("ix_tool_calls_owner_call_id", tool_calls.c.owner, tool_calls.c.call_id)
 Index("ix_tool_calls_response", tool_calls.c.response_id)
 Index("ix_tool_calls_conversation", tool_calls.c.conversation_id)
+
+# API keys: only a digest of each key is kept (domain.keys). Revoked keys stay, marked.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),  # the public key id inside the key
+    Column("tenant", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("admin", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+)
+Index("ix_api_keys_tenant", api_keys.c.tenant)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from domain.builder import ResponseBuilder
@@ -22,3 +23,4 @@ class Job:
     # False when the engine request holds opened (decrypted) reasoning: such a job is not
     # handed over through the queue; the worker rebuilds it from the store.
     portable: bool = True
+    on_done: Callable[[], None] | None = None  # called once when its run here has ended

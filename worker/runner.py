@@ -210,7 +210,12 @@ class LocalDispatcher:
     async def submit(self, job: Job) -> None:
         task = asyncio.create_task(self._runner.run(job, self._gate), name=job.response_id)
         self._jobs[job.response_id] = (job, task)
-        task.add_done_callback(lambda _: self._jobs.pop(job.response_id, None))
+        task.add_done_callback(lambda _: self._done(job))
+
+    def _done(self, job: Job) -> None:
+        self._jobs.pop(job.response_id, None)
+        if job.on_done is not None:
+            job.on_done()
 
     async def cancel(self, response_id: str) -> bool:
         """Cancel a run of this process on a client's request; False if it runs elsewhere."""

@@ -150,3 +150,22 @@ async def test_following_a_deleted_response_ends(store, writer_on):  # type: ign
     await store.delete("resp_gone")
     received = await asyncio.wait_for(reader, 10)
     assert len(received) == 2  # created, in_progress; then it ended instead of hanging
+
+
+async def test_a_cursor_at_or_past_the_end_of_a_finished_log_ends_at_once(store, writer_on):  # type: ignore[no-untyped-def]
+    bus = MemoryBus()
+    writer = writer_on(bus)
+    produced = await produce(writer, "resp_end", 10, 0)
+    await writer.flushed()
+    last = len(produced) - 1
+    for cursor in (last, last + 1, 2**31 - 1):
+        assert await asyncio.wait_for(read_all(store, bus, "resp_end", cursor), 5) == []
+
+
+async def test_a_cursor_past_the_live_end_waits_for_the_terminal_event(store, writer_on):  # type: ignore[no-untyped-def]
+    bus = MemoryBus()
+    writer = writer_on(bus)
+    reader = asyncio.create_task(read_all(store, bus, "resp_ahead", 10_000))
+    await asyncio.sleep(0.05)
+    await produce(writer, "resp_ahead", 10, 0.01)
+    assert await asyncio.wait_for(reader, 10) == []  # ended with the response, nothing sent

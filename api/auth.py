@@ -1,0 +1,57 @@
+"""Access control: every request names its tenant with `Authorization: Bearer <key>`.
+
+The middleware runs before routing's handlers and puts the request's principal in
+`scope["auth"]`; handlers read it with `principal(request)`. Routes marked `opt={OPEN: True}`
+(health, readiness, metrics, the OpenAPI document) need no key. When keys are not required,
+every request acts for the configured default tenant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from domain.errors import Unauthorized
+from domain.keys import Principal
+
+OPEN = "auth_open"  # the route-handler opt that exempts a route from access control
+
+
+class AuthMiddleware(ASGIMiddleware):
+    exclude_opt_key = OPEN
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        runtime = scope["litestar_app"].state.runtime
+        authenticator = runtime.auth
+        if authenticator is None:
+            scope["auth"] = runtime.default_principal
+        else:
+            key = _bearer(scope["headers"])
+            found = await authenticator.principal(key)
+            if found is None:
+                # Nothing of the key goes back, not even a masked part of it.
+                raise Unauthorized(
+                    "Incorrect API key provided." if key else
+                    "You didn't provide an API key. Send it in an Authorization header: "
+                    "'Authorization: Bearer <key>'.",
+                    code="invalid_api_key" if key else "missing_api_key",
+                )
+            scope["auth"] = found
+        await next_app(scope, receive, send)
+
+
+def _bearer(headers: Any) -> str | None:
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer":
+                return None
+            return token.strip() or None
+    return None
+
+
+def principal(request: Request[Any, Any, Any]) -> Principal:
+    return request.scope["auth"]  # type: ignore[no-any-return]

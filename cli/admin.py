@@ -1,0 +1,95 @@
+"""`responsed keys …` and `responsed purge`: one-shot commands against the database."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from service.retention import Retention
+from service.settings import Settings
+from storage.database import create_engines, is_sqlite
+from storage.key_store import KeyStore
+from storage.migrate import upgrade
+from storage.sql_store import SqlEventStore
+
+T = TypeVar("T")
+
+
+async def with_store(settings: Settings, use: Callable[[SqlEventStore], Awaitable[T]]) -> T:
+    url = settings.resolved_database_url
+    if is_sqlite(url):
+        await upgrade(url)  # as `serve` does; PostgreSQL is migrated by `responsed migrate`
+    writer, reader = create_engines(url)
+    store = SqlEventStore(writer, reader)
+    try:
+        return await use(store)
+    finally:
+        await store.close()
+
+
+def add_key_commands(keys: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    actions = keys.add_subparsers(dest="keys_command", required=True)
+    create = actions.add_parser("create", help="make a key; it is printed once and not stored")
+    create.add_argument("--tenant", required=True, help="the tenant the key acts for")
+    create.add_argument("--name", required=True, help="what the key is for, shown by `list`")
+    create.add_argument("--admin", action="store_true",
+                        help="may also read every tenant's tool-call audit")
+    listing = actions.add_parser("list", help="list keys (never the keys themselves)")
+    listing.add_argument("--tenant", default=None, help="only this tenant's keys")
+    revoke = actions.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id", help="the id `list` shows (the 12 characters after rsd_)")
+    return [create, listing, revoke]
+
+
+async def keys_command(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(store: SqlEventStore) -> int:
+        keys = KeyStore(store)
+        if args.keys_command == "create":
+            key, record = await keys.create(args.tenant, args.name, admin=args.admin)
+            print(key)
+            print(f"key id {record.id}, tenant {record.tenant}"
+                  f"{', admin' if record.admin else ''}: store it now, it is not shown again",
+                  file=_stderr())
+            return 0
+        if args.keys_command == "list":
+            print("id\ttenant\tname\tadmin\tcreated\trevoked")
+            for r in await keys.list(args.tenant):
+                print("\t".join([r.id, r.tenant, r.name, "yes" if r.admin else "no",
+                                 _when(r.created_at), _when(r.revoked_at)]))
+            return 0
+        key_id = args.key_id.removeprefix("rsd_")[:12]
+        if await keys.revoke(key_id):
+            print(f"revoked {key_id}; servers stop accepting it within "
+                  f"{settings.auth_cache_s:g} s")
+            return 0
+        print(f"no active key with id {key_id}", file=_stderr())
+        return 1
+
+    return await with_store(settings, run)
+
+
+async def purge_command(settings: Settings) -> int:
+    async def run(store: SqlEventStore) -> int:
+        retention = Retention(
+            store, response_ttl_s=settings.response_ttl_s, audit_ttl_s=settings.audit_ttl_s,
+            batch=settings.purge_batch,
+        )
+        purged = await retention.purge()
+        print(f"purged {purged.responses} responses and {purged.audit_rows} audit rows")
+        return 0
+
+    return await with_store(settings, run)
+
+
+def _when(moment: float | None) -> str:
+    if moment is None:
+        return "-"
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+
+
+def _stderr():  # type: ignore[no-untyped-def]
+    import sys
+
+    return sys.stderr

@@ -1,0 +1,91 @@
+"""Request limits: nesting depth, input items, output tokens; in-flight and reader slots."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.errors import InvalidRequest, TooManyRequests
+from domain.limits import MAX_JSON_DEPTH, RequestLimits, check_depth, check_request
+from domain.request import parse_create_request
+from service.limits import InflightLimiter, SubscriberLimit
+
+
+def _nested(depth: int) -> object:
+    value: object = 1
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+def test_depth_at_the_limit_passes_and_one_more_level_fails():
+    check_depth(_nested(MAX_JSON_DEPTH))
+    with pytest.raises(InvalidRequest):
+        check_depth(_nested(MAX_JSON_DEPTH + 1))
+    check_depth({"a": [1, 2, {"b": "c"}], "d": None})
+
+
+def test_input_items_and_output_tokens_have_ceilings():
+    limits = RequestLimits(max_input_items=3, max_output_tokens=100)
+    check_request(parse_create_request({"model": "m", "input": ["x"] * 3}), limits)
+    check_request(parse_create_request({"model": "m", "max_output_tokens": 100}), limits)
+    with pytest.raises(InvalidRequest) as caught:
+        check_request(parse_create_request({"model": "m", "input": ["x"] * 4}), limits)
+    assert (caught.value.param, caught.value.code) == ("input", "array_above_max_length")
+    with pytest.raises(InvalidRequest) as caught:
+        check_request(parse_create_request({"model": "m", "max_output_tokens": 101}), limits)
+    assert (caught.value.param, caught.value.code) == (
+        "max_output_tokens", "integer_above_max_value")
+
+
+async def test_inflight_slots_per_tenant_are_released_once():
+    limiter = InflightLimiter(2)
+    first = await limiter.acquire("a")
+    await limiter.acquire("a")
+    await limiter.acquire("b")
+    with pytest.raises(TooManyRequests) as caught:
+        await limiter.acquire("a")
+    assert caught.value.status == 429 and caught.value.headers == {"Retry-After": "1"}
+    first.release()
+    first.release()  # a second release must not free a second slot
+    assert limiter.in_flight("a") == 1
+    await limiter.acquire("a")
+    with pytest.raises(TooManyRequests):
+        await limiter.acquire("a")
+
+
+async def test_distributed_counting_adds_the_stored_running_rows():
+    stored = {"a": 1}
+
+    async def running(owner: str) -> int:
+        return stored.get(owner, 0)
+
+    limiter = InflightLimiter(2, running)
+    assert limiter.counts_stored
+    slot = await limiter.acquire("a")  # 1 stored + 0 local
+    with pytest.raises(TooManyRequests):
+        await limiter.acquire("a")  # 1 stored + 1 local
+    slot.release()
+    stored["a"] = 2  # the first one is committed now, another process admitted one more
+    with pytest.raises(TooManyRequests):
+        await limiter.acquire("a")
+
+
+async def test_no_limit_means_no_limit():
+    limiter = InflightLimiter(0)
+    for _ in range(1000):
+        await limiter.acquire("a")
+
+
+def test_readers_per_response():
+    readers = SubscriberLimit(2)
+    readers.check("r1")
+    readers.enter("r1")
+    readers.enter("r1")
+    readers.enter("r2")
+    with pytest.raises(TooManyRequests) as caught:
+        readers.check("r1")
+    assert caught.value.param == "response_id"
+    readers.check("r2")
+    readers.leave("r1")
+    readers.check("r1")
+    assert readers.readers("r1") == 1
