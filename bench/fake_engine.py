@@ -96,6 +96,7 @@ class FakeEngine:
         self.record = record
         # Parsed JSON bodies of chat completion requests, so tests can assert what was sent.
         self.requests: list[Any] = []
+        self.connections_opened = 0
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
 
@@ -161,6 +162,7 @@ class _Connection(asyncio.Protocol):
         # uvloop's transports do not subclass asyncio.Transport, hence the cast.
         self.transport = cast(asyncio.Transport, transport)
         self.engine._connections.add(self)
+        self.engine.connections_opened += 1
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data

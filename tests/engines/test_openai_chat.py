@@ -48,6 +48,18 @@ async def test_text_and_usage(fake: FakeEngine):
     assert (finish.input_tokens, finish.output_tokens) == (3, 12)
 
 
+async def test_streams_reuse_the_engine_connection(fake: FakeEngine):
+    engine = OpenAIChatEngine([fake.base_url])
+    try:
+        for _ in range(3):
+            chunks = [chunk async for chunk in engine.stream(_request())]
+            assert isinstance(chunks[-1], Finish)
+    finally:
+        await engine.close()
+    assert len(fake.requests) == 3
+    assert fake.connections_opened == 1
+
+
 async def test_request_body_sends_one_token_cap(fake: FakeEngine):
     engine = OpenAIChatEngine([fake.base_url], model_map=parse_model_map("m=served-model"))
     request = _request(max_tokens=5, temperature=0.2,

@@ -1,13 +1,15 @@
 """Adapter for any OpenAI-compatible Chat Completions engine (vLLM, SGLang, LMDeploy, TGI,
-llama.cpp, Ollama): streams with httpx and turns chunks into the domain's deltas."""
+llama.cpp, Ollama): streams over HTTP and turns chunks into the domain's deltas."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 
 from domain.engine import (
@@ -91,6 +93,9 @@ def _error_message(status: int, payload: bytes) -> str:
 
 
 class OpenAIChatEngine:
+    """Streams from the engine over pooled keep-alive connections (aiohttp: its C HTTP parser
+    and O(1) pool cost a quarter of httpx's CPU per stream; see docs/benchmarks.md)."""
+
     def __init__(
         self,
         base_urls: list[str],
@@ -100,7 +105,6 @@ class OpenAIChatEngine:
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
         max_connections: int = 1024,
-        transport: httpx.AsyncBaseTransport | None = None,
         reasoning_field: str = _REASONING,
     ) -> None:
         if not base_urls:
@@ -109,18 +113,28 @@ class OpenAIChatEngine:
         self._model_map = model_map or {}
         self._reasoning_field = reasoning_field
         self._read_timeout = read_timeout
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport,
-        )
+        self._connect_timeout = connect_timeout
+        self._max_connections = max_connections
+        # Token streams are small and constant: compressing them only costs both sides CPU.
+        self._headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._session: aiohttp.ClientSession | None = None
 
     def _model(self, name: str) -> str:
         return self._model_map.get(name) or self._model_map.get("*") or name
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Made on first use: a session belongs to the running event loop.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=self._connect_timeout, sock_read=self._read_timeout
+                ),
+                headers=self._headers,
+            )
+        return self._session
 
     async def stream(self, request: EngineRequest) -> AsyncIterator[Chunk]:
         url = next(self._urls)
@@ -128,38 +142,49 @@ class OpenAIChatEngine:
             _body(request, self._model(request.model), self._reasoning_field)
         )
         try:
-            async with self._client.stream(
-                "POST", url, content=content, headers={"Content-Type": "application/json"}
-            ) as response:
-                if response.status_code != 200:
-                    raise EngineError(_error_message(response.status_code, await response.aread()))
-                async for chunk in _parse_stream(response):
+            async with self._client().post(url, data=content) as response:
+                if response.status != 200:
+                    raise EngineError(_error_message(response.status, await response.read()))
+                async for chunk in _parse_stream(response.content.iter_any()):
                     yield chunk
-        except httpx.ConnectError as error:
+        except aiohttp.ClientConnectorError as error:
             raise EngineError(f"Could not connect to the engine at {url}: {error}") from None
-        except httpx.ReadTimeout:
+        except aiohttp.ServerTimeoutError as error:
+            if isinstance(error, aiohttp.ConnectionTimeoutError):
+                raise EngineError(f"The engine at {url} timed out: {error!r}") from None
             raise EngineError(
                 f"The engine at {url} sent nothing for {self._read_timeout:g} s."
             ) from None
-        except httpx.TimeoutException as error:
-            raise EngineError(f"The engine at {url} timed out: {error!r}") from None
-        except httpx.HTTPError as error:
+        except (aiohttp.ClientError, TimeoutError) as error:
             raise EngineError(f"The engine stream from {url} broke off: {error!r}") from None
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
+_DRAIN_S = 1.0
 _FINISH_ALIASES = {"eos": "stop", "stop_sequence": "stop", "max_tokens": "length"}
 
 
-async def _parse_stream(response: httpx.Response) -> AsyncIterator[Chunk]:
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read what follows [DONE] (normally only the chunked encoding's last chunk): a response
+    left unread closes its connection, and every stream would pay for a new one. An engine
+    that keeps the stream open after [DONE] costs at most a second."""
+    with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+        async with asyncio.timeout(_DRAIN_S):
+            async for _ in chunks:
+                pass
+
+
+async def _parse_stream(chunks: AsyncIterator[bytes]) -> AsyncIterator[Chunk]:
     """Parse `data:` lines of the SSE stream by hand: cheaper than a generic SSE parser."""
     buffer = b""
     finish: str | None = None
     usage: dict[str, Any] | None = None
     done = False
-    async for raw in response.aiter_bytes():
+    async for raw in chunks:
         buffer += raw
         lines = buffer.split(b"\n")
         buffer = lines.pop()
@@ -203,6 +228,8 @@ async def _parse_stream(response: httpx.Response) -> AsyncIterator[Chunk]:
                     finish = choice["finish_reason"]
         if done:
             break
+    if done:
+        await _drain(chunks)
     if finish is None:
         raise EngineError("The engine stream ended before the reply was finished.")
     usage = usage or {}
