@@ -11,14 +11,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from domain.ports import AppendBatch, Final
+from storage.append_statements import read_heads
 from storage.chain import genesis, link
 from storage.tables import (
     conversation_items,
     conversations,
-    response_events,
     response_input_items,
     response_output_items,
     responses,
@@ -50,22 +50,7 @@ def chain(
         and b.expected_last_seq >= 0
         and heads.get(b.response_id, (None,))[0] != b.expected_last_seq
     ]
-    found: Heads = {}
-    if unknown:
-        query = select(
-            response_events.c.response_id, response_events.c.seq, response_events.c.hash
-        ).where(
-            or_(
-                *(
-                    and_(
-                        response_events.c.response_id == b.response_id,
-                        response_events.c.seq == b.expected_last_seq,
-                    )
-                    for b in unknown
-                )
-            )
-        )
-        found = {row[0]: (row[1], bytes(row[2] or b"")) for row in conn.execute(query)}
+    found = read_heads(conn, [(b.response_id, b.expected_last_seq) for b in unknown])
     rows: list[tuple[Any, ...]] = []
     new_heads: Heads = {}
     for b in batches:

@@ -10,7 +10,8 @@ import orjson
 from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.ports import AppendBatch, Claim, Final, ResponseRecord, StoredEvent
+from domain.ports import AppendBatch, Claim, ResponseRecord, StoredEvent
+from storage import append_statements as statements
 from storage.database import SqliteCheckpointer
 from storage.item_pages import page_items
 from storage.projections import Heads, chain, write_finals, write_tool_calls
@@ -35,34 +36,8 @@ _RECORD_COLUMNS = (
     responses.c.snapshot,
     responses.c.request,
 )
-_PLACEHOLDERS = {"qmark": "?, ?, ?, ?, ?, ?", "numeric_dollar": "$1, $2, $3, $4, $5, $6"}
-
-
-def _fence_statement(batches: Sequence[AppendBatch], style: str) -> str:
-    """One UPDATE for the whole flush: advance last_seq where (epoch, last_seq) still match.
-
-    RETURNING names the rows that moved; any batch not named was fenced out. A single statement
-    matters: a flush carries many responses and each statement is a round trip. Positional
-    driver parameters: SQLAlchemy's text() would re-parse the statement on every flush.
-    """
-    count = 4 * len(batches) + 1
-    marks = ["?"] * count if style == "qmark" else [f"${i}" for i in range(1, count + 1)]
-    rows = ", ".join(
-        f"({marks[i]}, CAST({marks[i + 1]} AS INTEGER), CAST({marks[i + 2]} AS INTEGER), "
-        f"CAST({marks[i + 3]} AS INTEGER))"
-        for i in range(0, count - 1, 4)
-    )
-    now = marks[-1]
-    return (
-        f"WITH v(id, epoch, expected, new_seq) AS (VALUES {rows}) "
-        f"UPDATE responses SET last_seq = v.new_seq, updated_at = {now} FROM v "
-        "WHERE responses.id = v.id AND responses.epoch = v.epoch "
-        "AND responses.last_seq = v.expected RETURNING responses.id"
-    )
-
-
 def _create_rows(conn: Connection, batches: Sequence[AppendBatch], now: float) -> None:
-    creates = [b.create for b in batches if b.create is not None]
+    creates = [(b, b.create) for b in batches if b.create is not None]
     if not creates:
         return
     conn.execute(
@@ -75,7 +50,8 @@ def _create_rows(conn: Connection, batches: Sequence[AppendBatch], now: float) -
                 "model": c.model,
                 "background": c.background,
                 "request": c.request,
-                "last_seq": -1,
+                # Set here, not by the fence: the row is new in this very transaction.
+                "last_seq": b.last_seq,
                 "epoch": 0,
                 "cancel_requested": False,
                 "created_at": c.created_at,
@@ -83,7 +59,7 @@ def _create_rows(conn: Connection, batches: Sequence[AppendBatch], now: float) -
                 "conversation_id": c.conversation_id,
                 "history_count": c.history_count,
             }
-            for c in creates
+            for b, c in creates
         ],
     )
     items = [
@@ -93,7 +69,7 @@ def _create_rows(conn: Connection, batches: Sequence[AppendBatch], now: float) -
             "item_id": item["id"],
             "data": orjson.dumps(item),
         }
-        for c in creates
+        for _, c in creates
         for position, item in enumerate(c.input_items)
     ]
     if items:
@@ -110,38 +86,14 @@ def _append(
     new_heads: Heads = {}
     if batches:
         _create_rows(conn, batches, now)
-        params: list[object] = []
-        for b in batches:
-            params += (b.response_id, b.epoch, b.expected_last_seq, b.last_seq)
-        params.append(now)
-        style = conn.dialect.paramstyle
-        moved = {
-            row[0] for row in conn.exec_driver_sql(_fence_statement(batches, style), tuple(params))
-        }
+        moved = {b.response_id for b in batches if b.create is not None}
+        moved |= statements.fence(conn, [b for b in batches if b.create is None], now)
         rows, new_heads = chain(conn, [b for b in batches if b.response_id in moved], heads, now)
-        if rows:
-            # Straight to the driver's executemany: per-row parameter processing in SQLAlchemy
-            # would be most of a flush's cost.
-            conn.exec_driver_sql(
-                "INSERT INTO response_events (response_id, seq, type, data, created_at, hash) "
-                f"VALUES ({_PLACEHOLDERS[style]})",
-                rows,
-            )
-    finals: list[tuple[str, Final]] = []
-    for b in batches:
-        if b.final is not None and b.response_id in moved:
-            finals.append((b.response_id, b.final))
-            conn.execute(
-                update(responses)
-                .where(responses.c.id == b.response_id)
-                .values(
-                    status=b.final.status,
-                    snapshot=b.final.snapshot,
-                    completed_at=b.final.completed_at,
-                    worker=None,
-                    lease_until=None,
-                )
-            )
+        statements.insert_events(conn, rows)
+    finals = [
+        (b.response_id, b.final) for b in batches if b.final is not None and b.response_id in moved
+    ]
+    statements.finish(conn, finals)
     write_tool_calls(conn, [*batches, *audit], moved)
     if finals:
         write_finals(conn, finals, now)

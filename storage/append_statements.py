@@ -1,0 +1,149 @@
+"""The statements of an append whose shape depends on the database.
+
+PostgreSQL gets one fixed statement text per job, with one array parameter per column
+(`unnest`): a flush's size then changes neither the text (asyncpg prepares each text once per
+connection) nor the number of round trips, and PostgreSQL runs one insert or update for the
+whole flush instead of one per row. SQLite is in-process: VALUES lists and executemany.
+
+Every function takes the open write transaction's connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
+
+from domain.ports import AppendBatch, Final
+from storage.tables import response_events, responses
+
+_PG = "numeric_dollar"  # asyncpg's parameter style
+
+_PG_FENCE = (
+    "UPDATE responses SET last_seq = v.new_seq, updated_at = $5 "
+    "FROM unnest($1::varchar[], $2::integer[], $3::integer[], $4::integer[]) "
+    "AS v(id, epoch, expected, new_seq) "
+    "WHERE responses.id = v.id AND responses.epoch = v.epoch "
+    "AND responses.last_seq = v.expected RETURNING responses.id"
+)
+_PG_EVENTS = (
+    "INSERT INTO response_events (response_id, seq, type, data, created_at, hash) "
+    "SELECT * FROM unnest($1::varchar[], $2::integer[], $3::varchar[], $4::bytea[], "
+    "$5::float8[], $6::bytea[])"
+)
+_PG_HEADS = (
+    "SELECT e.response_id, e.seq, e.hash FROM response_events e "
+    "JOIN unnest($1::varchar[], $2::integer[]) AS h(id, seq) "
+    "ON e.response_id = h.id AND e.seq = h.seq"
+)
+_PG_FINISH = (
+    "UPDATE responses SET status = f.status, snapshot = f.snapshot, "
+    "completed_at = f.completed_at, worker = NULL, lease_until = NULL "
+    "FROM unnest($1::varchar[], $2::varchar[], $3::bytea[], $4::bigint[]) "
+    "AS f(id, status, snapshot, completed_at) WHERE responses.id = f.id"
+)
+_SQLITE_EVENTS = (
+    "INSERT INTO response_events (response_id, seq, type, data, created_at, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def _is_pg(conn: Connection) -> bool:
+    return conn.dialect.paramstyle == _PG
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> tuple[list[Any], ...]:
+    if not rows:
+        return tuple([] for _ in range(width))
+    return tuple(list(column) for column in zip(*rows, strict=True))
+
+
+def fence(conn: Connection, batches: Sequence[AppendBatch], now: float) -> set[str]:
+    """One UPDATE for the whole flush: advance last_seq where (epoch, last_seq) still match.
+
+    Returns the ids that moved; a batch not among them was fenced out (another writer owns the
+    log now). One statement, because a flush carries many responses and each statement is a
+    round trip.
+    """
+    if not batches:
+        return set()
+    rows = [(b.response_id, b.epoch, b.expected_last_seq, b.last_seq) for b in batches]
+    if _is_pg(conn):
+        result = conn.exec_driver_sql(_PG_FENCE, (*_columns(rows, 4), now))
+        return {row[0] for row in result}
+    # Positional driver parameters: SQLAlchemy's text() would re-parse it on every flush.
+    values = ", ".join(
+        ["(?, CAST(? AS INTEGER), CAST(? AS INTEGER), CAST(? AS INTEGER))"] * len(rows)
+    )
+    statement = (
+        f"WITH v(id, epoch, expected, new_seq) AS (VALUES {values}) "
+        "UPDATE responses SET last_seq = v.new_seq, updated_at = ? FROM v "
+        "WHERE responses.id = v.id AND responses.epoch = v.epoch "
+        "AND responses.last_seq = v.expected RETURNING responses.id"
+    )
+    params = (*(value for row in rows for value in row), now)
+    return {row[0] for row in conn.exec_driver_sql(statement, params)}
+
+
+def insert_events(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Rows of (response_id, seq, type, data, created_at, hash)."""
+    if not rows:
+        return
+    if _is_pg(conn):
+        conn.exec_driver_sql(_PG_EVENTS, _columns(rows, 6))
+    else:
+        # Straight to the driver's executemany: SQLAlchemy's per-row parameter processing
+        # would be most of a flush's cost.
+        conn.exec_driver_sql(_SQLITE_EVENTS, list(rows))
+
+
+def read_heads(conn: Connection, wanted: Sequence[tuple[str, int]]) -> dict[str, tuple[int, bytes]]:
+    """(seq, hash) of the given (response id, seq) events that exist."""
+    if not wanted:
+        return {}
+    if _is_pg(conn):
+        result = conn.exec_driver_sql(_PG_HEADS, _columns(wanted, 2))
+    else:
+        result = conn.execute(
+            select(response_events.c.response_id, response_events.c.seq, response_events.c.hash)
+            .where(
+                or_(
+                    *(
+                        and_(response_events.c.response_id == rid, response_events.c.seq == seq)
+                        for rid, seq in wanted
+                    )
+                )
+            )
+        )
+    return {row[0]: (row[1], bytes(row[2] or b"")) for row in result}
+
+
+def finish(conn: Connection, finals: Sequence[tuple[str, Final]]) -> None:
+    """Set the final status and snapshot of ended responses, and drop their leases."""
+    if not finals:
+        return
+    if _is_pg(conn):
+        rows = [(rid, f.status, f.snapshot, f.completed_at) for rid, f in finals]
+        conn.exec_driver_sql(_PG_FINISH, _columns(rows, 4))
+        return
+    conn.execute(
+        update(responses)
+        .where(responses.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            snapshot=bindparam("b_snapshot"),
+            completed_at=bindparam("b_completed_at"),
+            worker=None,
+            lease_until=None,
+        ),
+        [
+            {
+                "b_id": rid,
+                "b_status": f.status,
+                "b_snapshot": f.snapshot,
+                "b_completed_at": f.completed_at,
+            }
+            for rid, f in finals
+        ],
+    )
