@@ -182,7 +182,7 @@ class ResponsesService:
             await self._writer.publish_only(response_id, first_events, False)
         await self._dispatcher.submit(job)
         if store and self._inflight.counts_stored:
-            slot.release()  # committed: the tenant's running rows count it from now on
+            slot.committed()  # the tenant's running rows count it from now on
         if subscription is None:
             # Answered at once (background): the id must already be readable when it arrives.
             await self._writer.flushed()

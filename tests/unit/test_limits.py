@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from domain.errors import InvalidRequest, TooManyRequests
@@ -64,8 +66,57 @@ async def test_distributed_counting_adds_the_stored_running_rows():
     slot = await limiter.acquire("a")  # 1 stored + 0 local
     with pytest.raises(TooManyRequests):
         await limiter.acquire("a")  # 1 stored + 1 local
-    slot.release()
+    slot.committed()
     stored["a"] = 2  # the first one is committed now, another process admitted one more
+    with pytest.raises(TooManyRequests):
+        await limiter.acquire("a")
+
+
+async def test_a_count_is_reused_briefly_adding_what_was_admitted_since():
+    now = [0.0]
+    counted = []
+    stored = {"a": 5}
+
+    async def running(owner: str) -> int:
+        counted.append(owner)
+        return stored[owner]
+
+    limiter = InflightLimiter(8, running, recount_s=0.1, clock=lambda: now[0])
+    for _ in range(3):
+        (await limiter.acquire("a")).committed()  # in neither local slots nor the count
+    assert counted == ["a"]
+    stored["a"] = 8  # those three, and this test stands for others admitting too
+    with pytest.raises(TooManyRequests):  # 5 counted + 3 committed since: counted afresh
+        await limiter.acquire("a")
+    assert counted == ["a", "a"]
+    stored["a"] = 2  # most have finished meanwhile
+    await limiter.acquire("a")  # the cached count would refuse: counted afresh, admitted
+    await limiter.acquire("a")  # 2 counted + 1 local: admitted on the cached count
+    assert counted == ["a", "a", "a"]
+    now[0] = 0.1
+    await limiter.acquire("a")  # the count is too old: counted afresh
+    assert counted == ["a", "a", "a", "a"]
+
+
+async def test_concurrent_admissions_share_one_count_and_survive_a_cancelled_client():
+    gate = asyncio.Event()
+    counted = []
+
+    async def running(owner: str) -> int:
+        counted.append(owner)
+        await gate.wait()
+        return 0
+
+    limiter = InflightLimiter(3, running)
+    first = asyncio.create_task(limiter.acquire("a"))
+    others = [asyncio.create_task(limiter.acquire("a")) for _ in range(3)]
+    await asyncio.sleep(0)
+    first.cancel()  # the client that started the count goes away
+    gate.set()
+    results = await asyncio.gather(*others, return_exceptions=True)
+    assert counted == ["a"]
+    assert sum(isinstance(r, TooManyRequests) for r in results) == 0
+    assert limiter.in_flight("a") == 3
     with pytest.raises(TooManyRequests):
         await limiter.acquire("a")
 
