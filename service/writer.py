@@ -36,12 +36,15 @@ class EventWriter:
         bus: Bus,
         *,
         local_bus: Bus | None = None,
-        max_pending_events: int = 50_000,
+        max_pending_events: int = 2048,
     ) -> None:
         self._store = store
         self._bus = bus
         # Responses that are not stored are generated and read in this process only.
         self._local_bus = local_bus or bus
+        # How far generation may run ahead of the store. Small: a run that waits for room
+        # leaves the event loop to new runs and to the flush itself. Distributed, C = 64:
+        # 50,000 -> 2,048 took TTFT p50 311 -> 174 ms for 35k -> 32k deltas/s; embedded neutral.
         self._max_pending = max_pending_events
         self._pending: dict[str, AppendBatch] = {}
         self._pending_events = 0
