@@ -49,6 +49,7 @@ def _serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        access_log=settings.logs_access,
         loop="auto",
         http="auto",
         timeout_graceful_shutdown=5,
