@@ -80,6 +80,7 @@ class Settings:
     min_seconds: float
     max_seconds: float
     warmup: int
+    level_warmup: bool
     paths: list[str] = field(default_factory=lambda: list(PATHS))
     resume_events: int = 10_000
     resume_reps: int = 5
@@ -114,6 +115,13 @@ async def measure_path(name: str, group: Group, mode: Mode, settings: Settings) 
         side_before = {k: procstat.cpu_seconds(pid) for k, pid in group.side.items()}
         # Paced streams are long: one round per connection, then min_seconds decides.
         requests = settings.requests or (level if settings.rate > 0 else None)
+        if settings.level_warmup:
+            # One unmeasured stream per connection first: pools fill up to this concurrency
+            # (database, Redis, engine connections) and first-use paths run, so the level
+            # measures the steady state rather than a cold start.
+            await run_level(target, level, level, stream_limit_s=settings.stream_timeout)
+            cpu_before = group.cpu_seconds()
+            side_before = {k: procstat.cpu_seconds(pid) for k, pid in group.side.items()}
         result = await run_level(
             target,
             level,
@@ -420,6 +428,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-seconds", type=float, default=120.0, help="per level")
     parser.add_argument("--warmup", type=int, default=8, help="streams before each path")
     parser.add_argument(
+        "--no-level-warmup",
+        dest="level_warmup",
+        action="store_false",
+        help="measure each level from a cold start (default: one unmeasured stream per "
+        "connection first)",
+    )
+    parser.add_argument(
         "--resume-events",
         type=int,
         default=10_000,
@@ -441,6 +456,7 @@ def main(argv: list[str] | None = None) -> None:
         min_seconds=args.min_seconds,
         max_seconds=args.max_seconds,
         warmup=args.warmup,
+        level_warmup=args.level_warmup,
         paths=args.paths,
         resume_events=args.resume_events,
         resume_reps=args.resume_reps,
