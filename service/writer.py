@@ -4,12 +4,18 @@ Whatever arrives while a transaction is in flight goes into the next one, so bat
 load by themselves: one event per transaction when idle (lowest latency), hundreds per
 transaction under load (highest throughput). Publishing happens only after the commit, so a
 subscriber never sees an event the store does not have.
+
+Two lanes: the main one commits everything; the urgent one commits the events marked urgent (a
+new response's first events, which decide its time to first token) while the main lane's
+transaction is still in flight, instead of after it. A response is in at most one transaction
+at a time, so its events still commit, and publish, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 
 from domain.ports import (
     AppendBatch,
@@ -48,19 +54,29 @@ class EventWriter:
         self._max_pending = max_pending_events
         self._pending: dict[str, AppendBatch] = {}
         self._pending_events = 0
-        self._waiters: list[asyncio.Future[None]] = []
+        # flushed(): every add takes a ticket; a waiter is done once no batch holding an older
+        # ticket is pending or in flight, whichever lane takes it.
+        self._ticket = 0
+        self._pending_ticket: dict[str, int] = {}  # pending key -> the ticket of its first add
+        self._flight_ticket: dict[str, int] = {}  # the same, for the batches in flight
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._in_flight: set[str] = set()
+        self._urgent: set[str] = set()  # pending keys holding urgent events
         self._fenced: set[str] = set()
         self._wakeup = asyncio.Event()
+        self._urgent_wakeup = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
         self._closing = False
-        self._task: asyncio.Task[None] | None = None
-        self._busy = False
+        self._tasks: list[asyncio.Task[None]] = []
         self.flushes = 0
         self.events_written = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="event-writer")
+        self._tasks = [
+            asyncio.create_task(self._run_main(), name="event-writer"),
+            asyncio.create_task(self._run_urgent(), name="event-writer-urgent"),
+        ]
 
     # -- producers ------------------------------------------------------------------------------
     def add(
@@ -73,13 +89,17 @@ class EventWriter:
         create: NewResponse | None = None,
         tool_calls: list[ToolCallRecord] | None = None,
         tool_outputs: list[ToolOutput] | None = None,
+        urgent: bool = False,
     ) -> None:
         """Queue events for the next commit. Never blocks; see `room()` for backpressure.
 
         Audit rows (tool calls, tool outputs) commit in the same transaction as the events.
+        `urgent` events may go ahead of a transaction in flight (see the module's docstring).
         """
+        self._ticket += 1
         pending = self._pending.get(response_id)
         if pending is None:
+            self._pending_ticket[response_id] = self._ticket
             expected = events[0].seq - 1 if events else -1
             self._pending[response_id] = AppendBatch(
                 response_id, epoch, expected, list(events), final, create
@@ -96,6 +116,9 @@ class EventWriter:
         self._pending_events += len(events)
         if self._pending_events >= self._max_pending:
             self._room.clear()
+        if urgent:
+            self._urgent.add(response_id)
+            self._urgent_wakeup.set()
         self._wakeup.set()
 
     async def room(self) -> None:
@@ -105,10 +128,10 @@ class EventWriter:
 
     async def flushed(self) -> None:
         """Wait until everything queued so far is committed (and published)."""
-        if not self._pending and self._task is not None and not self._busy:
+        if self._oldest_ticket() > self._ticket:
             return
         future = asyncio.get_running_loop().create_future()
-        self._waiters.append(future)
+        self._waiters.append((self._ticket, future))
         self._wakeup.set()
         await future
 
@@ -123,8 +146,10 @@ class EventWriter:
         if not tool_calls and not tool_outputs:
             return
         key = "audit:" + response_id
+        self._ticket += 1
         pending = self._pending.get(key)
         if pending is None:
+            self._pending_ticket[key] = self._ticket
             pending = self._pending[key] = AppendBatch(response_id, 0, -1, [], audit_only=True)
         pending.tool_calls.extend(tool_calls or ())
         pending.tool_outputs.extend(tool_outputs or ())
@@ -142,47 +167,70 @@ class EventWriter:
     def forget(self, response_id: str) -> None:
         self._fenced.discard(response_id)
 
-    # -- the commit loop ------------------------------------------------------------------------
-    async def _run(self) -> None:
+    # -- the commit loops -----------------------------------------------------------------------
+    async def _run_main(self) -> None:
         while True:
-            if not self._pending:
-                self._release_waiters()
-                if self._closing:
-                    return
-                await self._wakeup.wait()
-                self._wakeup.clear()
+            keys = [k for k in self._pending if k not in self._in_flight]
+            if keys:
+                await self._flush(keys)
                 continue
-            batches, self._pending = list(self._pending.values()), {}
-            waiters, self._waiters = self._waiters, []
-            count = sum(len(b.events) for b in batches)
-            self._busy = True
-            try:
-                fenced = await self._commit(batches)
-            finally:
-                self._busy = False
-                self._pending_events -= count
-                if self._pending_events < self._max_pending:
-                    self._room.set()
-            self.flushes += 1
-            self.events_written += count
-            metrics.EVENTS_APPENDED.inc(count)
-            metrics.BATCH_EVENTS.observe(count)
-            published = []
-            for batch in batches:
-                if batch.audit_only:
-                    continue  # audit rows alone: nothing to publish, no writer to stop
-                if batch.response_id in fenced:
-                    self._fenced.add(batch.response_id)
-                elif batch.events:
-                    published.append(
-                        Batch(batch.response_id, batch.events, batch.final is not None)
-                    )
+            if self._closing and not self._pending and not self._in_flight:
+                self._settle()
+                return
+            # Nothing to take, or only responses the urgent lane is committing right now: it
+            # wakes this lane when it is done.
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    async def _run_urgent(self) -> None:
+        while True:
+            keys = [k for k in self._urgent if k in self._pending and k not in self._in_flight]
+            if keys:
+                await self._flush(keys)
+                continue
+            if self._closing:
+                return  # the main lane commits whatever is left
+            self._urgent_wakeup.clear()
+            await self._urgent_wakeup.wait()
+
+    async def _flush(self, keys: list[str]) -> None:
+        """Commit, then publish, the pending batches under these keys, as one transaction."""
+        batches = [self._pending.pop(k) for k in keys]
+        for key in keys:
+            self._flight_ticket[key] = self._pending_ticket.pop(key)
+        self._urgent.difference_update(keys)
+        self._in_flight.update(keys)
+        count = sum(len(b.events) for b in batches)
+        try:
+            fenced = await self._commit(batches)
+        finally:
+            self._pending_events -= count
+            if self._pending_events < self._max_pending:
+                self._room.set()
+        self.flushes += 1
+        self.events_written += count
+        metrics.EVENTS_APPENDED.inc(count)
+        metrics.BATCH_EVENTS.observe(count)
+        published = []
+        for batch in batches:
+            if batch.audit_only:
+                continue  # audit rows alone: nothing to publish, no writer to stop
+            if batch.response_id in fenced:
+                self._fenced.add(batch.response_id)
+            elif batch.events:
+                published.append(Batch(batch.response_id, batch.events, batch.final is not None))
+        try:
             await self._bus.publish_many(published)
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-            # A synchronous store (SQLite) never yielded: let producers and readers run.
-            await asyncio.sleep(0)
+        finally:
+            self._in_flight.difference_update(keys)
+            for key in keys:
+                del self._flight_ticket[key]
+            self._settle()
+            self._wakeup.set()  # what waited for these responses can go now
+            if self._urgent:
+                self._urgent_wakeup.set()
+        # A synchronous store (SQLite) never yielded: let producers and readers run.
+        await asyncio.sleep(0)
 
     async def _commit(self, batches: list[AppendBatch]) -> set[str]:
         delay = 0.05
@@ -209,16 +257,28 @@ class EventWriter:
                 fenced.add(batch.response_id)
         return fenced
 
-    def _release_waiters(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+    def _oldest_ticket(self) -> float:
+        return min(
+            min(self._pending_ticket.values(), default=math.inf),
+            min(self._flight_ticket.values(), default=math.inf),
+        )
+
+    def _settle(self) -> None:
+        """Release the waiters whose adds are all committed."""
+        oldest = self._oldest_ticket()
+        waiting = []
+        for ticket, future in self._waiters:
+            if ticket < oldest:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                waiting.append((ticket, future))
+        self._waiters = waiting
 
     async def close(self) -> None:
         """Commit what is queued, then stop."""
         self._closing = True
         self._wakeup.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        self._urgent_wakeup.set()
+        tasks, self._tasks = self._tasks, []
+        await asyncio.gather(*tasks)

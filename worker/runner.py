@@ -160,7 +160,9 @@ class Runner:
             elif kind is Finish:
                 finish = chunk  # type: ignore[assignment]
                 break
-            await self._emit(job, builder)
+            # The first delta decides the time to first token: it may overtake a transaction
+            # in flight.
+            await self._emit(job, builder, urgent=handled == 0)
             if handled == 0:
                 metrics.TTFT.observe(time.monotonic() - started)
             if writer.is_fenced(job.response_id):
@@ -183,7 +185,7 @@ class Runner:
         else:
             builder.complete(used)
 
-    async def _emit(self, job: Job, builder: ResponseBuilder) -> None:
+    async def _emit(self, job: Job, builder: ResponseBuilder, *, urgent: bool = False) -> None:
         events = builder.drain()
         if not events:
             return
@@ -196,7 +198,9 @@ class Runner:
             await self._writer.publish_only(job.response_id, stored, terminal)
             return
         final = final_of(builder.response) if terminal else None
-        self._writer.add(job.response_id, stored, epoch=job.epoch, final=final, tool_calls=calls)
+        self._writer.add(
+            job.response_id, stored, epoch=job.epoch, final=final, tool_calls=calls, urgent=urgent
+        )
 
 
 class LocalDispatcher:

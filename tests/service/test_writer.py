@@ -66,3 +66,92 @@ async def test_close_commits_what_is_queued(store: SqlEventStore):
     writer.add("resp_a", _events(0, 49), create=_create("resp_a"))
     await writer.close()
     assert len(await store.read_events("resp_a", -1, 100)) == 50
+
+
+class GatedStore:
+    """A store whose appends touching `held` wait for `gate`: a transaction kept in flight."""
+
+    def __init__(self, store: SqlEventStore, held: str) -> None:
+        self._store = store
+        self._held = held
+        self.gate = asyncio.Event()
+        self.holding = asyncio.Event()
+        self.appended: list[list[str]] = []
+
+    async def append(self, batches):
+        if any(b.response_id == self._held for b in batches) and not self.gate.is_set():
+            self.holding.set()
+            await self.gate.wait()
+        self.appended.append([b.response_id for b in batches])
+        return await self._store.append(batches)
+
+
+async def _seqs(store: SqlEventStore, response_id: str) -> list[int]:
+    return [e.seq for e in await store.read_events(response_id, -1, 1000)]
+
+
+async def test_urgent_events_overtake_a_transaction_in_flight(store: SqlEventStore):
+    gated = GatedStore(store, held="resp_slow")
+    writer = EventWriter(gated, MemoryBus())  # type: ignore[arg-type]
+    writer.start()
+    writer.add("resp_slow", _events(0, 99), create=_create("resp_slow"))
+    await gated.holding.wait()  # its transaction is in flight, and stays there
+    writer.add("resp_new", _events(0, 3), create=_create("resp_new"), urgent=True)
+    waiting = asyncio.create_task(writer.flushed())
+    for _ in range(100):
+        if await _seqs(store, "resp_new"):
+            break
+        await asyncio.sleep(0.01)
+    assert await _seqs(store, "resp_new") == [0, 1, 2, 3]
+    assert await _seqs(store, "resp_slow") == []
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # flushed() waits for the transaction still in flight too
+    gated.gate.set()
+    await waiting
+    assert await _seqs(store, "resp_slow") == list(range(100))
+    await writer.close()
+
+
+async def test_a_response_is_in_one_transaction_at_a_time(store: SqlEventStore):
+    gated = GatedStore(store, held="resp_a")
+    bus = MemoryBus()
+    writer = EventWriter(gated, bus)  # type: ignore[arg-type]
+    writer.start()
+    subscription = await bus.subscribe("resp_a")
+    writer.add("resp_a", _events(0, 9), create=_create("resp_a"))
+    await gated.holding.wait()
+    writer.add("resp_a", _events(10, 19), urgent=True)  # must wait for 0-9, in either lane
+    await asyncio.sleep(0.05)
+    assert gated.appended == []
+    gated.gate.set()
+    await writer.flushed()
+    assert await _seqs(store, "resp_a") == list(range(20))
+    published = []
+    while (batch := await subscription.get(0.01)) is not None:
+        published += [e.seq for e in batch.events]
+    assert published == list(range(20))
+    assert [ids for ids in gated.appended if "resp_a" in ids] == [["resp_a"], ["resp_a"]]
+    await subscription.close()
+    await writer.close()
+
+
+async def test_flushed_is_not_held_up_by_a_response_that_keeps_streaming(store: SqlEventStore):
+    writer = EventWriter(store, MemoryBus())
+    writer.start()
+    writer.add("resp_long", _events(0, 0), create=_create("resp_long"))
+    writer.add("resp_short", _events(0, 0), create=_create("resp_short"))
+    streaming = True
+
+    async def stream() -> None:
+        seq = 1
+        while streaming:
+            writer.add("resp_long", _events(seq, seq))
+            seq += 1
+            await asyncio.sleep(0)
+
+    producer = asyncio.create_task(stream())
+    await asyncio.wait_for(writer.flushed(), 5)
+    assert await _seqs(store, "resp_short") == [0]
+    streaming = False
+    await producer
+    await writer.close()
