@@ -157,8 +157,11 @@ class ResponsesService:
         )
         follows = bool(request.stream) or not request.background
         bus = self._bus if store else self._local_bus
-        subscription = await bus.subscribe(response_id, bounded=store) if follows else None
+        subscription = None
         if store:
+            # Queued first: the create commits while the subscription is being confirmed. A
+            # subscription confirmed after the commit's publish misses response.created on the
+            # bus, and the follow reads it from the store (a gap).
             self._writer.add(
                 response_id,
                 first_events,
@@ -175,8 +178,13 @@ class ResponsesService:
                     history_count=len(history) if request.conversation else 0,
                 ),
                 tool_outputs=outputs,
+                urgent=True,  # a new response: ahead of the streaming ones' events
             )
+            if follows:
+                subscription = await bus.subscribe(response_id, bounded=True)
         else:
+            if follows:
+                subscription = await bus.subscribe(response_id, bounded=False)
             if self._audit_unstored:
                 self._writer.audit(response_id, tool_outputs=outputs)
             await self._writer.publish_only(response_id, first_events, False)
