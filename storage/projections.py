@@ -14,8 +14,8 @@ import orjson
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from domain.ports import AppendBatch, Final
-from storage.append_statements import read_heads
 from storage.chain import genesis, link
+from storage.statements import read_heads
 from storage.tables import (
     conversation_items,
     conversations,

@@ -69,8 +69,8 @@ class RedisJobQueue:
             for entry, fields in entries
         ]
 
-    async def ack(self, entry_id: str) -> None:
-        await self._redis.xack(STREAM, GROUP, entry_id)
+    async def ack(self, *entry_ids: str) -> None:
+        await self._redis.xack(STREAM, GROUP, *entry_ids)
 
     async def reclaim(self, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
         """Entries delivered to consumers silent for `min_idle_ms`, now ours."""

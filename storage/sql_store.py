@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, up
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ports import AppendBatch, Claim, ResponseRecord, StoredEvent
-from storage import append_statements as statements
+from storage import statements
 from storage.database import SqliteCheckpointer
 from storage.item_pages import page_items
 from storage.projections import Heads, chain, write_finals, write_tool_calls
@@ -113,24 +113,6 @@ def _delete(conn: Connection, response_id: str) -> bool:
 
 
 _RUNNING = ("queued", "in_progress")
-
-
-def _claim(
-    conn: Connection, ids: list[str], worker: str, lease_until: float, now: float
-) -> dict[str, Claim]:
-    rows = conn.execute(
-        update(responses)
-        .where(
-            responses.c.id.in_(ids),
-            responses.c.status.in_(_RUNNING),
-            or_(responses.c.lease_until.is_(None), responses.c.lease_until < now),
-        )
-        .values(epoch=responses.c.epoch + 1, worker=worker, lease_until=lease_until, updated_at=now)
-        .returning(
-            responses.c.id, responses.c.epoch, responses.c.cancel_requested, responses.c.last_seq
-        )
-    )
-    return {row[0]: Claim(row[1], bool(row[2]), row[3]) for row in rows}
 
 
 def _heartbeat(
@@ -236,7 +218,7 @@ class SqlEventStore:
         if not ids:
             return {}
         now = time.time()
-        return await self._write(_claim, ids, worker, now + lease_s, now)
+        return await self._write(statements.claim, ids, worker, now + lease_s, now)
 
     async def heartbeat(self, worker: str, ids: list[str], lease_s: float) -> dict[str, bool]:
         """Extend this worker's leases; returns {id: cancel requested} for those still held."""

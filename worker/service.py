@@ -48,6 +48,8 @@ class WorkerService:
         self._handling: set[asyncio.Task[None]] = set()
         self._slot = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._acks: list[str] = []
+        self._ack_wanted = asyncio.Event()
         self.reclaimed = 0
 
     @property
@@ -60,6 +62,7 @@ class WorkerService:
             asyncio.create_task(self._consume(), name="worker-consume"),
             asyncio.create_task(self._heartbeat(), name="worker-heartbeat"),
             asyncio.create_task(self._janitor(), name="worker-janitor"),
+            asyncio.create_task(self._acker(), name="worker-acker"),
         ]
 
     # -- taking jobs ----------------------------------------------------------------------------
@@ -110,7 +113,7 @@ class WorkerService:
         if claim is None:
             record = await self._store.get(response_id)
             if record is None or record.status not in _RUNNING:
-                await self._ack(entry_id)  # finished or gone: nothing to do
+                self._ack(entry_id)  # finished or gone: nothing to do
             return  # otherwise a live worker holds it and will acknowledge it
         job = None
         if entry.payload is not None:
@@ -118,7 +121,7 @@ class WorkerService:
         if job is None:
             job = await load_job(self._store, response_id, claim.epoch, self._sealer)
         if job is None:
-            await self._ack(entry_id)
+            self._ack(entry_id)
             return
         if claim.cancel_requested:
             await self._runner.end_cancelled(job)
@@ -131,12 +134,27 @@ class WorkerService:
             finally:
                 self._running.pop(response_id, None)
         await self._writer.flushed()  # acknowledge only what is committed
-        await self._ack(entry_id)
+        self._ack(entry_id)
 
-    async def _ack(self, entry_id: str) -> None:
+    def _ack(self, entry_id: str) -> None:
+        """Acknowledge soon: the acknowledgements of one moment go in one XACK (a wave of
+        streams ends together, and one round trip each cost the loop their replies)."""
+        self._acks.append(entry_id)
+        self._ack_wanted.set()
+
+    async def _acker(self) -> None:
+        while True:
+            await self._ack_wanted.wait()
+            self._ack_wanted.clear()
+            await self._send_acks()
+
+    async def _send_acks(self) -> None:
+        entry_ids, self._acks = self._acks, []
+        if not entry_ids:
+            return
         try:
-            await self._jobs.ack(entry_id)
-        except Exception as error:  # harmless: a later reclaim finds the response finished
+            await self._jobs.ack(*entry_ids)
+        except Exception as error:  # harmless: a later reclaim finds the responses finished
             log.warning("ack failed: %s", error)
 
     # -- cancel ---------------------------------------------------------------------------------
@@ -190,6 +208,7 @@ class WorkerService:
             task.cancel()
         await asyncio.gather(*handling, return_exceptions=True)
         await self._writer.flushed()
+        await self._send_acks()  # what finished before the stop
         with contextlib.suppress(Exception):
             released = await self._store.release(self.name)
             if released:

@@ -92,6 +92,27 @@ def test_the_api_never_generates(cluster: Cluster):
     assert "responsed_events_appended_total" in metrics
 
 
+def test_finished_jobs_are_acknowledged(cluster: Cluster):
+    import time
+
+    import redis
+
+    from storage.redis_jobs import GROUP, STREAM
+
+    with OpenAI(base_url=cluster.apis[0].base_url + "/v1", api_key="x", max_retries=0) as sdk:
+        for index in range(5):
+            sdk.responses.create(model="m", input=f"ack me {index}")
+    queue = redis.Redis.from_url(cluster.env["REDIS_URL"])
+    try:
+        deadline = time.monotonic() + 5
+        while (pending := queue.xpending(STREAM, GROUP)["pending"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pending == 0
+        assert queue.xlen(STREAM) >= 5
+    finally:
+        queue.close()
+
+
 async def _reader(api_url: str, response_id: str, cursor: int) -> list:  # type: ignore[type-arg]
     async with httpx.AsyncClient(timeout=60) as client:
         reply = await client.get(

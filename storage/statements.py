@@ -1,4 +1,4 @@
-"""The statements of an append whose shape depends on the database.
+"""Statements of the write path whose shape depends on the database: an append's, and claims.
 
 PostgreSQL gets one fixed statement text per job, with one array parameter per column
 (`unnest`): a flush's size then changes neither the text (asyncpg prepares each text once per
@@ -15,8 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
-from domain.ports import AppendBatch, Final
+from domain.ports import AppendBatch, Claim, Final
 from storage.tables import response_events, responses
+
+RUNNING = ("queued", "in_progress")
 
 _PG = "numeric_dollar"  # asyncpg's parameter style
 
@@ -42,6 +44,12 @@ _PG_FINISH = (
     "completed_at = f.completed_at, worker = NULL, lease_until = NULL "
     "FROM unnest($1::varchar[], $2::varchar[], $3::bytea[], $4::bigint[]) "
     "AS f(id, status, snapshot, completed_at) WHERE responses.id = f.id"
+)
+_PG_CLAIM = (
+    "UPDATE responses SET epoch = epoch + 1, worker = $2, lease_until = $3, updated_at = $4 "
+    "WHERE id = ANY($1::varchar[]) AND status IN ('queued', 'in_progress') "
+    "AND (lease_until IS NULL OR lease_until < $4) "
+    "RETURNING id, epoch, cancel_requested, last_seq"
 )
 _SQLITE_EVENTS = (
     "INSERT INTO response_events (response_id, seq, type, data, created_at, hash) "
@@ -147,3 +155,31 @@ def finish(conn: Connection, finals: Sequence[tuple[str, Final]]) -> None:
             for rid, f in finals
         ],
     )
+
+
+def claim(
+    conn: Connection, ids: list[str], worker: str, lease_until: float, now: float
+) -> dict[str, Claim]:
+    """Take running responses whose lease is free: bumps the epoch, which fences out any old
+    writer. Returns the claims made, by response id."""
+    if _is_pg(conn):
+        rows = conn.exec_driver_sql(_PG_CLAIM, (ids, worker, lease_until, now))
+    else:
+        rows = conn.execute(
+            update(responses)
+            .where(
+                responses.c.id.in_(ids),
+                responses.c.status.in_(RUNNING),
+                or_(responses.c.lease_until.is_(None), responses.c.lease_until < now),
+            )
+            .values(
+                epoch=responses.c.epoch + 1, worker=worker, lease_until=lease_until, updated_at=now
+            )
+            .returning(
+                responses.c.id,
+                responses.c.epoch,
+                responses.c.cancel_requested,
+                responses.c.last_seq,
+            )
+        )
+    return {row[0]: Claim(row[1], bool(row[2]), row[3]) for row in rows}
