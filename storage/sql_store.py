@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ from storage.tables import (
 )
 
 T = TypeVar("T")
+_MAX_HEADS = 100_000
 
 _RECORD_COLUMNS = (
     responses.c.id,
@@ -98,6 +100,18 @@ def _append(
     if finals:
         write_finals(conn, finals, now)
     return {b.response_id for b in batches} - moved, new_heads
+
+
+def _append_events(
+    conn: Connection, batches: Sequence[AppendBatch], now: float, heads: Heads
+) -> tuple[set[str], Heads]:
+    """`_append` for batches of events alone (PostgreSQL, autocommit): fence and insert in one
+    statement. A head read first, if any, needs no transaction: stored events never change."""
+    rows, new_heads = chain(conn, batches, heads, now)
+    moved = statements.fence_and_insert(conn, batches, rows, now)
+    return {b.response_id for b in batches} - moved, {
+        rid: head for rid, head in new_heads.items() if rid in moved
+    }
 
 
 def _delete(conn: Connection, response_id: str) -> bool:
@@ -175,6 +189,12 @@ class SqlEventStore:
             SqliteCheckpointer(str(writer.url)) if isinstance(writer, Engine) else None
         )
         self._heads: Heads = {}  # chain heads of responses still being written
+        # Appends of events alone are one statement: no BEGIN and COMMIT round trips around it.
+        self._autocommit = (
+            writer.execution_options(isolation_level="AUTOCOMMIT")
+            if isinstance(writer, AsyncEngine)
+            else None
+        )
 
     @property
     def reader(self) -> AsyncEngine:
@@ -198,11 +218,21 @@ class SqlEventStore:
     async def append(self, batches: Sequence[AppendBatch]) -> set[str]:
         if not batches:
             return set()
-        fenced, heads = await self._write(_append, batches, time.time(), self._heads)
+        now = time.time()
+        if self._autocommit is not None and statements.events_only(batches):
+            async with self._autocommit.connect() as conn:
+                fenced, heads = await conn.run_sync(_append_events, batches, now, self._heads)
+        else:
+            fenced, heads = await self._write(_append, batches, now, self._heads)
         self._heads.update(heads)
         for b in batches:
             if b.final is not None or b.response_id in fenced:
                 self._heads.pop(b.response_id, None)
+        if len(self._heads) > _MAX_HEADS:
+            # A cache: responses whose last writer is elsewhere (an API process writes only a
+            # response's first events) would pile up. A dropped head is read back when needed.
+            for response_id in list(itertools.islice(self._heads, len(self._heads) // 2)):
+                del self._heads[response_id]
         return fenced
 
     async def delete(self, response_id: str) -> bool:

@@ -29,6 +29,18 @@ _PG_FENCE = (
     "WHERE responses.id = v.id AND responses.epoch = v.epoch "
     "AND responses.last_seq = v.expected RETURNING responses.id"
 )
+_PG_FENCE_AND_INSERT = (
+    "WITH v AS (SELECT * FROM unnest($1::varchar[], $2::integer[], $3::integer[], "
+    "$4::integer[]) AS v(id, epoch, expected, new_seq)), "
+    "moved AS (UPDATE responses SET last_seq = v.new_seq, updated_at = $5 FROM v "
+    "WHERE responses.id = v.id AND responses.epoch = v.epoch "
+    "AND responses.last_seq = v.expected RETURNING responses.id), "
+    "inserted AS (INSERT INTO response_events (response_id, seq, type, data, created_at, hash) "
+    "SELECT e.* FROM unnest($6::varchar[], $7::integer[], $8::varchar[], $9::bytea[], "
+    "$10::float8[], $11::bytea[]) AS e(response_id, seq, type, data, created_at, hash) "
+    "WHERE e.response_id IN (SELECT id FROM moved)) "
+    "SELECT id FROM moved"
+)
 _PG_EVENTS = (
     "INSERT INTO response_events (response_id, seq, type, data, created_at, hash) "
     "SELECT * FROM unnest($1::varchar[], $2::integer[], $3::varchar[], $4::bytea[], "
@@ -92,6 +104,31 @@ def fence(conn: Connection, batches: Sequence[AppendBatch], now: float) -> set[s
     )
     params = (*(value for row in rows for value in row), now)
     return {row[0] for row in conn.exec_driver_sql(statement, params)}
+
+
+def events_only(batches: Sequence[AppendBatch]) -> bool:
+    """True when the flush writes events and nothing else: no new rows, no ends, no audit."""
+    return all(
+        b.events
+        and b.create is None
+        and b.final is None
+        and not b.audit_only
+        and not b.tool_calls
+        and not b.tool_outputs
+        for b in batches
+    )
+
+
+def fence_and_insert(
+    conn: Connection, batches: Sequence[AppendBatch], rows: Sequence[tuple[Any, ...]], now: float
+) -> set[str]:
+    """PostgreSQL: `fence`, then `insert_events` for the batches that moved, in one statement
+    (its own transaction). Returns the ids that moved."""
+    fences = [(b.response_id, b.epoch, b.expected_last_seq, b.last_seq) for b in batches]
+    result = conn.exec_driver_sql(
+        _PG_FENCE_AND_INSERT, (*_columns(fences, 4), now, *_columns(rows, 6))
+    )
+    return {row[0] for row in result}
 
 
 def insert_events(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
