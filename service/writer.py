@@ -5,10 +5,11 @@ load by themselves: one event per transaction when idle (lowest latency), hundre
 transaction under load (highest throughput). Publishing happens only after the commit, so a
 subscriber never sees an event the store does not have.
 
-Two lanes: the main one commits everything; the urgent one commits the events marked urgent (a
-new response's first events, which decide its time to first token) while the main lane's
-transaction is still in flight, instead of after it. A response is in at most one transaction
-at a time, so its events still commit, and publish, in order.
+Two lanes, each with one transaction in flight at most: the urgent lane commits the responses
+with events marked urgent (a new response's first events, which decide its time to first
+token), the main lane everything else. Urgent events so neither wait for the main lane's
+transaction nor ride in its large ones. A response is in one transaction at a time, so its
+events still commit, and publish, in order.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class EventWriter:
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._in_flight: set[str] = set()
         self._urgent: set[str] = set()  # pending keys holding urgent events
+        self._landing: dict[str, asyncio.Future[None]] = {}  # see landed()
         self._fenced: set[str] = set()
         self._wakeup = asyncio.Event()
         self._urgent_wakeup = asyncio.Event()
@@ -126,6 +128,16 @@ class EventWriter:
         if not self._room.is_set():
             await self._room.wait()
 
+    async def landed(self, response_id: str) -> None:
+        """Wait until nothing of this response is pending or in flight (its events so far are
+        committed, or were refused)."""
+        if response_id not in self._pending and response_id not in self._in_flight:
+            return
+        future = self._landing.get(response_id)
+        if future is None:
+            future = self._landing[response_id] = asyncio.get_running_loop().create_future()
+        await asyncio.shield(future)
+
     async def flushed(self) -> None:
         """Wait until everything queued so far is committed (and published)."""
         if self._oldest_ticket() > self._ticket:
@@ -170,15 +182,19 @@ class EventWriter:
     # -- the commit loops -----------------------------------------------------------------------
     async def _run_main(self) -> None:
         while True:
-            keys = [k for k in self._pending if k not in self._in_flight]
+            # Urgent batches are the urgent lane's, so they always go in small transactions.
+            keys = [
+                k
+                for k in self._pending
+                if k not in self._in_flight and (k not in self._urgent or self._closing)
+            ]
             if keys:
                 await self._flush(keys)
                 continue
             if self._closing and not self._pending and not self._in_flight:
                 self._settle()
                 return
-            # Nothing to take, or only responses the urgent lane is committing right now: it
-            # wakes this lane when it is done.
+            # Nothing to take, or only the urgent lane's: it wakes this lane when it is done.
             self._wakeup.clear()
             await self._wakeup.wait()
 
@@ -225,6 +241,8 @@ class EventWriter:
             self._in_flight.difference_update(keys)
             for key in keys:
                 del self._flight_ticket[key]
+                if key not in self._pending and (landing := self._landing.pop(key, None)):
+                    landing.set_result(None)
             self._settle()
             self._wakeup.set()  # what waited for these responses can go now
             if self._urgent:

@@ -160,11 +160,15 @@ class Runner:
             elif kind is Finish:
                 finish = chunk  # type: ignore[assignment]
                 break
-            # The first delta decides the time to first token: it may overtake a transaction
-            # in flight.
-            await self._emit(job, builder, urgent=handled == 0)
             if handled == 0:
+                # The first delta decides the time to first token: it goes in the writer's
+                # urgent lane, alone. Generating on meanwhile would only make that transaction
+                # bigger, and the client sees nothing more before it commits anyway.
+                await self._emit(job, builder, urgent=True)
+                await writer.landed(job.response_id)
                 metrics.TTFT.observe(time.monotonic() - started)
+            else:
+                await self._emit(job, builder)
             if writer.is_fenced(job.response_id):
                 log.warning("response %s: fenced out, stopping", job.response_id)
                 builder.finished = True  # another writer owns the log now

@@ -155,3 +155,22 @@ async def test_flushed_is_not_held_up_by_a_response_that_keeps_streaming(store: 
     streaming = False
     await producer
     await writer.close()
+
+
+async def test_landed_waits_for_that_response_only(store: SqlEventStore):
+    gated = GatedStore(store, held="resp_slow")
+    writer = EventWriter(gated, MemoryBus())  # type: ignore[arg-type]
+    writer.start()
+    writer.add("resp_slow", _events(0, 9), create=_create("resp_slow"))
+    await gated.holding.wait()
+    writer.add("resp_new", _events(0, 1), create=_create("resp_new"), urgent=True)
+    await asyncio.wait_for(writer.landed("resp_new"), 5)  # not held up by resp_slow
+    assert await _seqs(store, "resp_new") == [0, 1]
+    landing = asyncio.create_task(writer.landed("resp_slow"))
+    await asyncio.sleep(0.05)
+    assert not landing.done()
+    gated.gate.set()
+    await asyncio.wait_for(landing, 5)
+    assert await _seqs(store, "resp_slow") == list(range(10))
+    await writer.landed("resp_unknown")  # nothing of it: at once
+    await writer.close()
