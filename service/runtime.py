@@ -92,7 +92,9 @@ class Runtime:
         store = SqlEventStore(writer_db, reader_db)
         local_bus = MemoryBus()
         bus: Bus = RedisBus(settings.redis_url) if distributed else local_bus
-        writer = EventWriter(store, bus, local_bus=local_bus)
+        writer = EventWriter(
+            store, bus, local_bus=local_bus, concurrent_writes=not is_sqlite(url)
+        )
         writer.start()
         if distributed and not settings.encryption_key:
             # A key made up per data directory differs between machines: reasoning sealed by

@@ -7,9 +7,10 @@ subscriber never sees an event the store does not have.
 
 Two lanes, each with one transaction in flight at most: the urgent lane commits the responses
 with events marked urgent (a new response's first events, which decide its time to first
-token), the main lane everything else. Urgent events so neither wait for the main lane's
-transaction nor ride in its large ones. A response is in one transaction at a time, so its
-events still commit, and publish, in order.
+token), the main lane everything else (and, with SQLite, urgent ones too when it gets there
+first). Urgent events so neither wait for the main lane's transaction nor ride in its large
+ones. A response is in one transaction at a time, so its events still commit, and publish, in
+order.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class EventWriter:
         *,
         local_bus: Bus | None = None,
         max_pending_events: int = 2048,
+        concurrent_writes: bool = False,
     ) -> None:
         self._store = store
         self._bus = bus
@@ -53,6 +55,11 @@ class EventWriter:
         # leaves the event loop to new runs and to the flush itself. Distributed, C = 64:
         # 50,000 -> 2,048 took TTFT p50 311 -> 174 ms for 35k -> 32k deltas/s; embedded neutral.
         self._max_pending = max_pending_events
+        # Whether the two lanes' transactions really overlap (PostgreSQL: two connections).
+        # SQLite's writes run one at a time on this thread: there, urgent batches may ride in
+        # the main lane, and a run does not wait for its first delta (measured: both cost the
+        # embedded server TTFT and throughput, as they help distributed mode).
+        self._concurrent = concurrent_writes
         self._pending: dict[str, AppendBatch] = {}
         self._pending_events = 0
         # flushed(): every add takes a ticket; a waiter is done once no batch holding an older
@@ -138,6 +145,13 @@ class EventWriter:
             future = self._landing[response_id] = asyncio.get_running_loop().create_future()
         await asyncio.shield(future)
 
+    async def first_delta_sent(self, response_id: str) -> None:
+        """Called by a run after its first delta (added as urgent). With overlapping lanes, wait
+        for it to land: generating on meanwhile would only grow that small transaction, and the
+        client sees nothing more before it commits anyway."""
+        if self._concurrent:
+            await self.landed(response_id)
+
     async def flushed(self) -> None:
         """Wait until everything queued so far is committed (and published)."""
         if self._oldest_ticket() > self._ticket:
@@ -186,7 +200,8 @@ class EventWriter:
             keys = [
                 k
                 for k in self._pending
-                if k not in self._in_flight and (k not in self._urgent or self._closing)
+                if k not in self._in_flight
+                and (k not in self._urgent or self._closing or not self._concurrent)
             ]
             if keys:
                 await self._flush(keys)

@@ -161,11 +161,9 @@ class Runner:
                 finish = chunk  # type: ignore[assignment]
                 break
             if handled == 0:
-                # The first delta decides the time to first token: it goes in the writer's
-                # urgent lane, alone. Generating on meanwhile would only make that transaction
-                # bigger, and the client sees nothing more before it commits anyway.
+                # The first delta decides the time to first token: the writer's urgent lane.
                 await self._emit(job, builder, urgent=True)
-                await writer.landed(job.response_id)
+                await writer.first_delta_sent(job.response_id)
                 metrics.TTFT.observe(time.monotonic() - started)
             else:
                 await self._emit(job, builder)

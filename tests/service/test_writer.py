@@ -174,3 +174,31 @@ async def test_landed_waits_for_that_response_only(store: SqlEventStore):
     assert await _seqs(store, "resp_slow") == list(range(10))
     await writer.landed("resp_unknown")  # nothing of it: at once
     await writer.close()
+
+
+async def test_with_overlapping_writes_urgent_batches_go_alone(store: SqlEventStore):
+    gated = GatedStore(store, held="resp_none")
+    writer = EventWriter(gated, MemoryBus(), concurrent_writes=True)  # type: ignore[arg-type]
+    writer.start()
+    gated.gate.set()
+    writer.add("resp_a", _events(0, 4), create=_create("resp_a"))
+    writer.add("resp_b", _events(0, 4), create=_create("resp_b"), urgent=True)
+    await writer.flushed()
+    assert sorted(gated.appended) == [["resp_a"], ["resp_b"]]
+    await writer.close()
+
+
+async def test_a_run_waits_for_its_first_delta_only_where_lanes_overlap(store: SqlEventStore):
+    for concurrent in (True, False):
+        gated = GatedStore(store, held=f"resp_{concurrent}")
+        writer = EventWriter(gated, MemoryBus(), concurrent_writes=concurrent)  # type: ignore[arg-type]
+        writer.start()
+        rid = f"resp_{concurrent}"
+        writer.add(rid, _events(0, 1), create=_create(rid), urgent=True)
+        await gated.holding.wait()
+        waiting = asyncio.create_task(writer.first_delta_sent(rid))
+        await asyncio.sleep(0.05)
+        assert waiting.done() is not concurrent
+        gated.gate.set()
+        await asyncio.wait_for(waiting, 5)
+        await writer.close()
