@@ -16,6 +16,7 @@ engine and the load generator (this process) share core 1. Server CPU is utime+s
 server process trees (API + worker when distributed) per delta delivered; for the baseline
 the columns describe the fake engine instead.
 
+Each level starts with one unmeasured stream per connection (--no-level-warmup: none).
 After its levels each responsed path reports how many stored responses are still queued or
 in progress, then restarts on the same storage with a full-speed engine, creates one response
 of `--resume-events` deltas and times replays of it (GET ?stream=true from the start).
