@@ -8,7 +8,8 @@ In-flight responses per tenant (queued + in progress):
   admitted since, and concurrent admissions share one count: a count per request cost the API
   a pooled connection and three round trips, a third of its time at 64 new streams a second.
   So what other API processes admitted in the last `recount_s` is seen late: with N API
-  processes the limit can be overshot by what N - 1 of them admit in that time.
+  processes the limit can be overshot by what N - 1 of them admit in that time. A refusal
+  always rests on a count started after the request arrived.
 SSE readers per response are counted per API process.
 """
 
@@ -52,6 +53,7 @@ class Slot:
 class _Count:
     stored: int  # the tenant's running rows when counted
     at: float  # when the count started (monotonic)
+    number: int  # counts started by this limiter before and including this one
     committed: int = 0  # committed here since: in neither `stored` nor this process's slots
 
 
@@ -70,7 +72,8 @@ class InflightLimiter:
         self._clock = clock
         self._local: Counter[str] = Counter()
         self._counts: dict[str, _Count] = {}
-        self._counting: dict[str, asyncio.Task[_Count]] = {}
+        self._counting: dict[str, tuple[asyncio.Task[_Count], int]] = {}
+        self._counts_started = 0
 
     @property
     def counts_stored(self) -> bool:
@@ -82,11 +85,15 @@ class InflightLimiter:
         if self._limit <= 0:
             return Slot(None, owner)
         if self._count_stored is not None:
+            seen = self._counts_started
             count = self._counts.get(owner)
             if count is None or self._clock() - count.at >= self._recount_s:
                 count = await self._recount(owner)
-            elif count.stored + count.committed + self._local[owner] >= self._limit:
-                count = await self._recount(owner)  # refuse on a fresh count only
+            over = count.stored + count.committed + self._local[owner] >= self._limit
+            if over and count.number <= seen:
+                # Refuse only on a count started after this request came: the client may have
+                # seen its previous response end (committed) just before sending this one.
+                count = await self._recount(owner, newer_than=seen)
             stored = count.stored + count.committed
         else:
             stored = 0
@@ -101,16 +108,19 @@ class InflightLimiter:
         self._local[owner] += 1
         return Slot(self, owner)
 
-    async def _recount(self, owner: str) -> _Count:
-        """Count the tenant's running rows; requests arriving meanwhile share the count. It runs
-        in its own task, so a client that goes away does not cancel it for the others."""
-        task = self._counting.get(owner)
-        if task is None:
-            task = asyncio.create_task(self._count(owner))
-            self._counting[owner] = task
+    async def _recount(self, owner: str, newer_than: int = -1) -> _Count:
+        """Count the tenant's running rows; requests arriving meanwhile share the count (one
+        started after `newer_than` counts were). It runs in its own task, so a client that
+        goes away does not cancel it for the others."""
+        task, number = self._counting.get(owner, (None, -1))
+        if task is None or number <= newer_than:
+            self._counts_started += 1
+            number = self._counts_started
+            task = asyncio.create_task(self._count(owner, number))
+            self._counting[owner] = (task, number)
 
             def done(finished: asyncio.Task[_Count]) -> None:
-                if self._counting.get(owner) is finished:
+                if self._counting.get(owner, (None,))[0] is finished:
                     del self._counting[owner]
                 if not finished.cancelled():
                     finished.exception()  # retrieved: the waiters got it, if any
@@ -118,15 +128,17 @@ class InflightLimiter:
             task.add_done_callback(done)
         return await asyncio.shield(task)
 
-    async def _count(self, owner: str) -> _Count:
+    async def _count(self, owner: str, number: int) -> _Count:
         assert self._count_stored is not None
         started = self._clock()
-        count = _Count(await self._count_stored(owner), started)
+        count = _Count(await self._count_stored(owner), started, number)
         if len(self._counts) >= _MAX_COUNTS:  # many tenants: keep only the fresh counts
             now = self._clock()
             for stale in [o for o, c in self._counts.items() if now - c.at >= self._recount_s]:
                 del self._counts[stale]
-        self._counts[owner] = count
+        latest = self._counts.get(owner)
+        if latest is None or latest.number < number:  # an older count finishing late loses
+            self._counts[owner] = count
         return count
 
     def _release(self, owner: str, committed: bool = False) -> None:

@@ -121,6 +121,32 @@ async def test_concurrent_admissions_share_one_count_and_survive_a_cancelled_cli
         await limiter.acquire("a")
 
 
+async def test_a_refusal_never_rests_on_a_count_older_than_the_request():
+    stored = {"a": 1}
+    gate = asyncio.Event()
+    counting = asyncio.Event()
+    seen = []
+
+    async def running(owner: str) -> int:
+        value = stored[owner]  # the snapshot is taken when the count starts
+        seen.append(value)
+        counting.set()
+        await gate.wait()
+        return value
+
+    limiter = InflightLimiter(1, running)
+    first = asyncio.create_task(limiter.acquire("a"))
+    await counting.wait()  # its count is under way, seeing the one running response
+    stored["a"] = 0  # which ends; its client sends a new request at once
+    second = asyncio.create_task(limiter.acquire("a"))
+    await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    assert isinstance(results[0], TooManyRequests)  # came while it was running: refused
+    assert not isinstance(results[1], BaseException)  # counted afresh: admitted
+    assert seen == [1, 0]
+
+
 async def test_no_limit_means_no_limit():
     limiter = InflightLimiter(0)
     for _ in range(1000):
