@@ -38,6 +38,15 @@ _RECORD_COLUMNS = (
     responses.c.snapshot,
     responses.c.request,
 )
+def _input_item_rows(batches: Sequence[AppendBatch]) -> list[tuple[str, int, str, bytes]]:
+    return [
+        (c.id, position, item["id"], orjson.dumps(item))
+        for b in batches
+        if (c := b.create) is not None
+        for position, item in enumerate(c.input_items)
+    ]
+
+
 def _create_rows(conn: Connection, batches: Sequence[AppendBatch], now: float) -> None:
     creates = [(b, b.create) for b in batches if b.create is not None]
     if not creates:
@@ -65,14 +74,8 @@ def _create_rows(conn: Connection, batches: Sequence[AppendBatch], now: float) -
         ],
     )
     items = [
-        {
-            "response_id": c.id,
-            "position": position,
-            "item_id": item["id"],
-            "data": orjson.dumps(item),
-        }
-        for _, c in creates
-        for position, item in enumerate(c.input_items)
+        {"response_id": rid, "position": position, "item_id": item_id, "data": data}
+        for rid, position, item_id, data in _input_item_rows(batches)
     ]
     if items:
         conn.execute(insert(response_input_items), items)
@@ -112,6 +115,16 @@ def _append_events(
     return {b.response_id for b in batches} - moved, {
         rid: head for rid, head in new_heads.items() if rid in moved
     }
+
+
+def _append_creates(
+    conn: Connection, batches: Sequence[AppendBatch], now: float
+) -> tuple[set[str], Heads]:
+    """`_append` for new responses with their first events alone (PostgreSQL, autocommit): one
+    statement, the round trip an API process's create waits for."""
+    rows, heads = chain(conn, batches, {}, now)
+    statements.create_with_events(conn, batches, _input_item_rows(batches), rows, now)
+    return set(), heads
 
 
 def _delete(conn: Connection, response_id: str) -> bool:
@@ -222,6 +235,9 @@ class SqlEventStore:
         if self._autocommit is not None and statements.events_only(batches):
             async with self._autocommit.connect() as conn:
                 fenced, heads = await conn.run_sync(_append_events, batches, now, self._heads)
+        elif self._autocommit is not None and statements.creates_only(batches):
+            async with self._autocommit.connect() as conn:
+                fenced, heads = await conn.run_sync(_append_creates, batches, now)
         else:
             fenced, heads = await self._write(_append, batches, now, self._heads)
         self._heads.update(heads)

@@ -41,6 +41,21 @@ _PG_FENCE_AND_INSERT = (
     "WHERE e.response_id IN (SELECT id FROM moved)) "
     "SELECT id FROM moved"
 )
+_PG_CREATE = (
+    "WITH r AS (INSERT INTO responses (id, owner, status, model, background, request, "
+    "last_seq, epoch, cancel_requested, created_at, updated_at, conversation_id, history_count) "
+    "SELECT id, owner, status, model, background, request, last_seq, 0, false, created_at, $11, "
+    "conversation_id, history_count FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], "
+    "$4::varchar[], $5::boolean[], $6::bytea[], $7::integer[], $8::bigint[], $9::varchar[], "
+    "$10::integer[]) AS t(id, owner, status, model, background, request, last_seq, created_at, "
+    "conversation_id, history_count)), "
+    "i AS (INSERT INTO response_input_items (response_id, position, item_id, data) "
+    "SELECT * FROM unnest($12::varchar[], $13::integer[], $14::varchar[], $15::bytea[])), "
+    "e AS (INSERT INTO response_events (response_id, seq, type, data, created_at, hash) "
+    "SELECT * FROM unnest($16::varchar[], $17::integer[], $18::varchar[], $19::bytea[], "
+    "$20::float8[], $21::bytea[])) "
+    "SELECT 1"
+)
 _PG_EVENTS = (
     "INSERT INTO response_events (response_id, seq, type, data, created_at, hash) "
     "SELECT * FROM unnest($1::varchar[], $2::integer[], $3::varchar[], $4::bytea[], "
@@ -116,6 +131,41 @@ def events_only(batches: Sequence[AppendBatch]) -> bool:
         and not b.tool_calls
         and not b.tool_outputs
         for b in batches
+    )
+
+
+def creates_only(batches: Sequence[AppendBatch]) -> bool:
+    """True when the flush creates responses with their first events, and nothing else."""
+    return all(
+        b.create is not None
+        and b.final is None
+        and not b.audit_only
+        and not b.tool_calls
+        and not b.tool_outputs
+        for b in batches
+    )
+
+
+def create_with_events(
+    conn: Connection,
+    batches: Sequence[AppendBatch],
+    input_items: Sequence[tuple[str, int, str, bytes]],
+    rows: Sequence[tuple[Any, ...]],
+    now: float,
+) -> None:
+    """PostgreSQL: the new rows, their input items and their first events in one statement
+    (its own transaction)."""
+    created = []
+    for b in batches:
+        c = b.create
+        assert c is not None
+        created.append(
+            (c.id, c.owner, c.status, c.model, c.background, c.request, b.last_seq,
+             c.created_at, c.conversation_id, c.history_count)
+        )
+    conn.exec_driver_sql(
+        _PG_CREATE,
+        (*_columns(created, 10), now, *_columns(input_items, 4), *_columns(rows, 6)),
     )
 
 
