@@ -8,6 +8,7 @@ silent workers with XAUTOCLAIM. Who may actually write a response is decided by 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import NamedTuple
 
@@ -32,6 +33,9 @@ class RedisJobQueue:
     def __init__(self, url: str) -> None:
         self._redis = redis_client(url)
         self._group_ready = False
+        # Entries queued in the same moment go to Redis in one pipeline (see enqueue).
+        self._outbox: list[tuple[dict[str, bytes | str], asyncio.Future[None]]] = []
+        self._sending: asyncio.Task[None] | None = None
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
@@ -49,7 +53,36 @@ class RedisJobQueue:
         fields: dict[str, bytes | str] = {"id": response_id}
         if payload is not None:
             fields["job"] = payload
-        await self._redis.xadd(STREAM, fields, maxlen=_MAX_LEN, approximate=True)  # type: ignore[arg-type]
+        # A wave of new requests enqueues together: one pipelined round trip for all of them
+        # instead of one pooled connection and round trip each.
+        future = asyncio.get_running_loop().create_future()
+        self._outbox.append((fields, future))
+        if self._sending is None:
+            self._sending = asyncio.create_task(self._send())
+        await future
+
+    async def _send(self) -> None:
+        await asyncio.sleep(0)  # let the others of this moment join
+        outbox, self._outbox = self._outbox, []
+        self._sending = None
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for fields, _ in outbox:
+                    pipe.xadd(STREAM, fields, maxlen=_MAX_LEN, approximate=True)  # type: ignore[arg-type]
+                await pipe.execute()
+        except Exception as error:
+            for _, future in outbox:
+                if not future.done():
+                    future.set_exception(error)
+                    future.exception()  # retrieved: its caller may have gone meanwhile
+            return
+        except BaseException:  # cancelled (shutting down): so are the callers' waits
+            for _, future in outbox:
+                future.cancel()
+            raise
+        for _, future in outbox:
+            if not future.done():
+                future.set_result(None)
 
     async def take(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
         """Up to `count` new entries for this consumer."""
