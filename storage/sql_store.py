@@ -226,7 +226,14 @@ class SqlEventStore:
         if self._checkpointer is not None:
             self._checkpointer.start()
         with self._writer.begin() as conn:
-            return fn(conn, *args)
+            result = fn(conn, *args)
+        if self._checkpointer is not None and self._checkpointer.restart_wanted:
+            raw = self._writer.raw_connection()
+            try:
+                self._checkpointer.restart(raw.driver_connection)  # type: ignore[arg-type]
+            finally:
+                raw.close()
+        return result
 
     async def append(self, batches: Sequence[AppendBatch]) -> set[str]:
         if not batches:
