@@ -4,12 +4,12 @@ In-flight responses per tenant (queued + in progress):
 - embedded mode counts them in this process, from the create until the run ends;
 - distributed mode counts the tenant's running rows in the database, which every API process
   shares, plus what this process admitted but has not committed yet and the store:false runs
-  it generates itself. A count is reused for `recount_s` (0.1 s), adding what this process
-  admitted since, and concurrent admissions share one count: a count per request cost the API
-  a pooled connection and three round trips, a third of its time at 64 new streams a second.
-  So what other API processes admitted in the last `recount_s` is seen late: with N API
-  processes the limit can be overshot by what N - 1 of them admit in that time. A refusal
-  always rests on a count started after the request arrived.
+  it generates itself. While a tenant is below half its limit, a count is reused for
+  `recount_s` (0.1 s), adding what this process committed since, and concurrent admissions
+  share one count: a count per request cost the API a pooled connection and three round trips,
+  a third of its time at 64 new streams a second. From half the limit on, every admission
+  counts afresh, and a refusal always rests on a count started after the request arrived.
+  So only far from the limit can other API processes' admissions of the last 0.1 s be missed.
 SSE readers per response are counted per API process.
 """
 
@@ -89,24 +89,29 @@ class InflightLimiter:
             count = self._counts.get(owner)
             if count is None or self._clock() - count.at >= self._recount_s:
                 count = await self._recount(owner)
-            over = count.stored + count.committed + self._local[owner] >= self._limit
-            if over and count.number <= seen:
-                # Refuse only on a count started after this request came: the client may have
-                # seen its previous response end (committed) just before sending this one.
-                count = await self._recount(owner, newer_than=seen)
-            stored = count.stored + count.committed
-        else:
-            stored = 0
-        # No await between this check and the increment: admissions in this process are exact.
-        if stored + self._local[owner] >= self._limit:
-            raise TooManyRequests(
-                f"Too many responses in progress: at most {self._limit} may be queued or in "
-                "progress at once. Try again when one has finished.",
-                retry_after=RETRY_AFTER_S,
-                code="too_many_in_flight",
-            )
+            # Counted since: may hold responses the count saw already. Fine for admitting,
+            # not for refusing: that takes a count started after this request came (the client
+            # may have seen its previous response end just before sending this one), plus
+            # what this process admitted and has not committed yet.
+            # The reused count is only trusted far from the limit: near it, another process's
+            # admissions of the last moment matter.
+            if 2 * (count.stored + count.committed + self._local[owner]) >= self._limit:
+                if count.number <= seen:
+                    count = await self._recount(owner, newer_than=seen)
+                if count.stored + self._local[owner] >= self._limit:
+                    raise self._refusal()
+        elif self._local[owner] >= self._limit:
+            raise self._refusal()
         self._local[owner] += 1
         return Slot(self, owner)
+
+    def _refusal(self) -> TooManyRequests:
+        return TooManyRequests(
+            f"Too many responses in progress: at most {self._limit} may be queued or in "
+            "progress at once. Try again when one has finished.",
+            retry_after=RETRY_AFTER_S,
+            code="too_many_in_flight",
+        )
 
     async def _recount(self, owner: str, newer_than: int = -1) -> _Count:
         """Count the tenant's running rows; requests arriving meanwhile share the count (one
