@@ -179,6 +179,8 @@ class ResponsesService:
                 ),
                 tool_outputs=outputs,
                 urgent=True,  # a new response: ahead of the streaming ones' events
+                # Distributed mode counts committed rows: from the commit on, the slot is free.
+                on_commit=slot.committed if self._inflight.counts_stored else None,
             )
             if follows:
                 subscription = await bus.subscribe(response_id, bounded=True)
@@ -189,8 +191,6 @@ class ResponsesService:
                 self._writer.audit(response_id, tool_outputs=outputs)
             await self._writer.publish_only(response_id, first_events, False)
         await self._dispatcher.submit(job)
-        if store and self._inflight.counts_stored:
-            slot.committed()  # the tenant's running rows count it from now on
         if subscription is None:
             # Answered at once (background): the id must already be readable when it arrives.
             await self._writer.flushed()

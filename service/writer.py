@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Callable
 
 from domain.ports import (
     AppendBatch,
@@ -71,6 +72,7 @@ class EventWriter:
         self._in_flight: set[str] = set()
         self._urgent: set[str] = set()  # pending keys holding urgent events
         self._landing: dict[str, asyncio.Future[None]] = {}  # see landed()
+        self._on_commit: dict[str, list[Callable[[], None]]] = {}  # pending key -> callbacks
         self._fenced: set[str] = set()
         self._wakeup = asyncio.Event()
         self._urgent_wakeup = asyncio.Event()
@@ -99,11 +101,13 @@ class EventWriter:
         tool_calls: list[ToolCallRecord] | None = None,
         tool_outputs: list[ToolOutput] | None = None,
         urgent: bool = False,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         """Queue events for the next commit. Never blocks; see `room()` for backpressure.
 
         Audit rows (tool calls, tool outputs) commit in the same transaction as the events.
         `urgent` events may go ahead of a transaction in flight (see the module's docstring).
+        `on_commit` is called as soon as the transaction holding these events has ended.
         """
         self._ticket += 1
         pending = self._pending.get(response_id)
@@ -125,6 +129,8 @@ class EventWriter:
         self._pending_events += len(events)
         if self._pending_events >= self._max_pending:
             self._room.clear()
+        if on_commit is not None:
+            self._on_commit.setdefault(response_id, []).append(on_commit)
         if urgent:
             self._urgent.add(response_id)
             self._urgent_wakeup.set()
@@ -232,12 +238,18 @@ class EventWriter:
         self._urgent.difference_update(keys)
         self._in_flight.update(keys)
         count = sum(len(b.events) for b in batches)
+        callbacks = [c for key in keys for c in self._on_commit.pop(key, ())]
         try:
             fenced = await self._commit(batches)
         finally:
             self._pending_events -= count
             if self._pending_events < self._max_pending:
                 self._room.set()
+            for callback in callbacks:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("an on_commit callback failed")
         self.flushes += 1
         self.events_written += count
         metrics.EVENTS_APPENDED.inc(count)

@@ -202,3 +202,19 @@ async def test_a_run_waits_for_its_first_delta_only_where_lanes_overlap(store: S
         gated.gate.set()
         await asyncio.wait_for(waiting, 5)
         await writer.close()
+
+
+async def test_on_commit_runs_when_the_transaction_has_ended(store: SqlEventStore):
+    gated = GatedStore(store, held="resp_a")
+    writer = EventWriter(gated, MemoryBus())  # type: ignore[arg-type]
+    writer.start()
+    called = []
+    writer.add("resp_a", _events(0, 1), create=_create("resp_a"),
+               on_commit=lambda: called.append("a"))
+    await gated.holding.wait()
+    writer.add("resp_a", _events(2, 3), on_commit=lambda: called.append("later"))
+    assert called == []
+    gated.gate.set()
+    await writer.flushed()
+    assert called == ["a", "later"]  # each with the transaction that carried its events
+    await writer.close()
