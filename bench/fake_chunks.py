@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import orjson
 
-Behaviour = Literal["normal", "hang", "midstream-error"]
+Behaviour = Literal["normal", "hang", "midstream-error", "linger"]
 
 REASONING_TOKENS = 8
 MIDSTREAM_TOKENS = 3
@@ -94,6 +94,8 @@ def plan_reply(body: Any, natural_tokens: int) -> Plan:
         plan.behaviour = "hang"
     elif model == "fake-midstream-error":
         plan.behaviour = "midstream-error"
+    elif model == "fake-linger":
+        plan.behaviour = "linger"
     if limit is not None and limit < len(plan.reasoning) + len(plan.content):
         plan.reasoning = plan.reasoning[:limit]
         plan.content = plan.content[: limit - len(plan.reasoning)]

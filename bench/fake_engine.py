@@ -23,6 +23,7 @@ Scenarios, chosen by the request's `model`:
 - `fake-error`: HTTP 500 `{"error": {...}}`; `fake-400`: HTTP 400 in vLLM's flat error shape.
 - `fake-hang`: headers and the role chunk, then silence.
 - `fake-midstream-error`: the role chunk and 3 text chunks, then the connection is cut.
+- `fake-linger`: the whole reply and [DONE], but the body is not ended (no last chunk).
 - `fake-refusal`: "I can't help with that." then finish reason "content_filter".
 - anything else: the text.
 
@@ -62,6 +63,7 @@ SCENARIOS = (
     "fake-hang",
     "fake-midstream-error",
     "fake-refusal",
+    "fake-linger",
 )
 _REASONS = {
     200: b"OK",
@@ -320,6 +322,9 @@ class _Connection(asyncio.Protocol):
             self.abort()
             return
         await self._send_chunks(encoded.chunks)
+        if plan.behaviour == "linger":
+            self._write(_http_chunk(encoded.last))
+            await asyncio.Event().wait()
         self._write(_http_chunk(encoded.last) + b"0\r\n\r\n")
 
     async def _send_chunks(self, chunks: list[bytes]) -> None:

@@ -60,6 +60,18 @@ async def test_streams_reuse_the_engine_connection(fake: FakeEngine):
     assert fake.connections_opened == 1
 
 
+async def test_a_body_left_open_after_done_still_finishes(fake: FakeEngine):
+    import asyncio
+
+    # Without a bound on reading past [DONE], this waits for the 300 s read timeout.
+    chunks = await asyncio.wait_for(
+        _collect(OpenAIChatEngine([fake.base_url]), _request("fake-linger")), 10
+    )
+    assert isinstance(chunks[-1], Finish) and chunks[-1].reason == "stop"
+    text = "".join(c.text for c in chunks if isinstance(c, TextDelta))
+    assert text.split() == ["one", "two", "three", "one", "two", "three"] * 2
+
+
 async def test_request_body_sends_one_token_cap(fake: FakeEngine):
     engine = OpenAIChatEngine([fake.base_url], model_map=parse_model_map("m=served-model"))
     request = _request(max_tokens=5, temperature=0.2,
