@@ -16,9 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from domain.ports import AppendBatch, Claim, Final
+from storage.retention import RUNNING
 from storage.tables import response_events, responses
-
-RUNNING = ("queued", "in_progress")
 
 _PG = "numeric_dollar"  # asyncpg's parameter style
 
@@ -121,29 +120,21 @@ def fence(conn: Connection, batches: Sequence[AppendBatch], now: float) -> set[s
     return {row[0] for row in conn.exec_driver_sql(statement, params)}
 
 
+def _events_and_nothing_else(b: AppendBatch) -> bool:
+    """No end, no audit rows: what the one-statement appends below can write."""
+    return not (b.final is not None or b.audit_only or b.tool_calls or b.tool_outputs)
+
+
 def events_only(batches: Sequence[AppendBatch]) -> bool:
     """True when the flush writes events and nothing else: no new rows, no ends, no audit."""
     return all(
-        b.events
-        and b.create is None
-        and b.final is None
-        and not b.audit_only
-        and not b.tool_calls
-        and not b.tool_outputs
-        for b in batches
+        b.events and b.create is None and _events_and_nothing_else(b) for b in batches
     )
 
 
 def creates_only(batches: Sequence[AppendBatch]) -> bool:
     """True when the flush creates responses with their first events, and nothing else."""
-    return all(
-        b.create is not None
-        and b.final is None
-        and not b.audit_only
-        and not b.tool_calls
-        and not b.tool_outputs
-        for b in batches
-    )
+    return all(b.create is not None and _events_and_nothing_else(b) for b in batches)
 
 
 def create_with_events(
