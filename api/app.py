@@ -14,6 +14,14 @@ from api.auth import AuthMiddleware
 from api.conversations import ConversationsController
 from api.docs import openapi_json, swagger
 from api.errors import on_http_exception, on_responsed_error, on_unexpected
+from api.inspect import (
+    activity,
+    inspector_files,
+    inspector_page,
+    list_responses,
+    response_events,
+    verify_chains,
+)
 from api.openapi import build_openapi
 from api.routes import ResponsesController, healthz, prometheus_metrics, readyz
 from domain.errors import ResponsedError
@@ -45,6 +53,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ResponsesController,
             ConversationsController,
             list_tool_calls,
+            list_responses,
+            response_events,
+            verify_chains,
+            activity,
+            inspector_page,
+            inspector_files,
             healthz,
             readyz,
             prometheus_metrics,

@@ -14,6 +14,7 @@ from service.audit import AuditService
 from service.auth import Authenticator
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher, QueueDispatcher, process_name
+from service.inspect import InspectService
 from service.limits import InflightLimiter, SubscriberLimit
 from service.recovery import fail_orphans
 from service.responses import ResponsesService
@@ -24,6 +25,7 @@ from service.writer import EventWriter
 from storage.audit_store import SqlAuditStore
 from storage.conversation_store import SqlConversationStore
 from storage.database import create_engines, is_sqlite
+from storage.inspect_store import SqlInspectStore
 from storage.key_store import KeyStore
 from storage.memory_bus import MemoryBus
 from storage.migrate import upgrade
@@ -78,6 +80,7 @@ class Runtime:
     worker: WorkerService | None = None
     auth: Authenticator | None = None  # None: API keys are not required
     retention: Retention | None = None
+    inspect: InspectService | None = None  # the inspector's reads (API processes)
 
     @classmethod
     async def start(cls, settings: Settings, *, worker: bool = False) -> Runtime:
@@ -159,6 +162,7 @@ class Runtime:
         return cls(
             settings, role, store, bus, writer, engine, dispatcher, responses, conversations,
             audit, jobs, service, auth, retention,
+            InspectService(SqlInspectStore(store.reader), responses),
         )
 
     @cached_property
