@@ -63,7 +63,7 @@ def response_filter(request: Request[Any, Any, Any]) -> ResponseFilter:
     "previous_response_id, created_after / created_before (Unix seconds), has_tool_calls, q "
     "(text in the input or output); an admin key reads every tenant and may filter by "
     "`tenant`. `after` = the last id of the previous page, `limit` 1..100 (default 20), "
-    "`order` asc | desc.",
+    "`order` asc | desc (by created_at, whole seconds, then id).",
     tags=["responses"],
 )
 async def list_responses(request: Request[Any, Any, State], state: State) -> Response[bytes]:
