@@ -116,16 +116,17 @@ async def verify_chains(request: Request[Any, Any, State], state: State) -> Resp
     "/v1/inspect/activity",
     summary="Responses created per time bucket and status, and the running ones by worker",
     description="`window_s` 60..86400 (default 3600), `bucket_s` 10..3600 (default 60). "
-    "An admin key counts every tenant unless `tenant` is given.",
+    "An admin key counts every tenant unless `tenant` is given. `viewer` says whose key it is.",
     tags=["inspect"],
 )
 async def activity(request: Request[Any, Any, State], state: State) -> Response[bytes]:
-    owner = reader_scope(principal(request), _text_param(_query(request, "tenant"), "tenant"))
+    who = principal(request)
+    owner = reader_scope(who, _text_param(_query(request, "tenant"), "tenant"))
     window = _int_param(_query(request, "window_s"), "window_s", minimum=60, maximum=86400)
     bucket = _int_param(_query(request, "bucket_s"), "bucket_s", minimum=10, maximum=3600)
-    return _json(
-        await _inspect(state).activity(owner, window_s=window or 3600, bucket_s=bucket or 60)
-    )
+    found = await _inspect(state).activity(owner, window_s=window or 3600, bucket_s=bucket or 60)
+    # Who the key is: the inspector shows it, and offers the tenant filter to admins only.
+    return _json({**found, "viewer": {"tenant": who.tenant, "admin": who.admin}})
 
 
 @get(["/inspect", "/inspect/"], include_in_schema=False, opt={OPEN: True},
