@@ -13,6 +13,9 @@ const STATUSES = ["queued", "in_progress", "completed", "failed", "cancelled", "
 let apiKey = sessionStorage.getItem(KEY_SLOT) || "";
 let viewer = null; // {tenant, admin} once the key is known to work
 let stopPage = () => {}; // what the current page must stop (timers, streams) when left
+let generation = 0; // bumped by each render: a page's late replies for an old one are dropped
+// aria-busy on <main> is true from a render until its page has its first data on screen.
+function busy(value) { main().setAttribute("aria-busy", value ? "true" : "false"); }
 
 // -- small helpers ----------------------------------------------------------------------------
 function h(tag, attrs, ...children) {
@@ -133,12 +136,14 @@ function setupKey() {
   $("#api-key").value = "";
   $("#key-form").addEventListener("submit", (event) => {
     event.preventDefault();
+    busy(true);
     apiKey = $("#api-key").value.trim();
     $("#api-key").value = "";
     if (apiKey) sessionStorage.setItem(KEY_SLOT, apiKey); else sessionStorage.removeItem(KEY_SLOT);
     identify().then(render);
   });
   $("#forget-key").addEventListener("click", () => {
+    busy(true);
     apiKey = "";
     sessionStorage.removeItem(KEY_SLOT);
     identify().then(render);
@@ -234,17 +239,20 @@ function responsesPage(params) {
     more.disabled = true;
     try {
       const page = await api("/v1/responses", { ...filters, limit: 25, after: lastId });
+      if (!alive) return;
       for (const response of page.data) place(response, false);
       if (page.data.length) lastId = page.last_id;
       more.disabled = !page.has_more;
       if (!rows.size) body.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No responses match.")));
-    } catch (error) { showError(error); alive = false; }
+    } catch (error) { if (alive) showError(error); alive = false; }
+    if (alive) busy(false);
   }
   async function poll() {
     if (!alive) return;
     try {
       // The newest 50 are refreshed: new ones appear, running ones change status.
       const page = await api("/v1/responses", { ...filters, limit: 50 });
+      if (!alive) return;
       let added = 0;
       for (const response of page.data.slice().reverse()) {
         const known = rows.get(response.id);
@@ -262,31 +270,38 @@ function responsesPage(params) {
 
 // -- One response -----------------------------------------------------------------------------
 // What a log says at each step: the Response, the text as it built up, the tool calls.
-function replayState(events, upto) {
-  let response = null;
-  const items = new Map(); // output_index -> {type, text, name, arguments, ...}
-  for (let i = 0; i <= upto && i < events.length; i++) {
-    const e = events[i].event;
-    if (e.response) response = e.response;
-    if (e.type === "response.output_item.added" || e.type === "response.output_item.done") {
-      const previous = items.get(e.output_index) || {};
-      items.set(e.output_index, { ...e.item, text: previous.text || "", arguments: e.item.arguments ?? previous.arguments ?? "" });
-    } else if (e.type === "response.output_text.delta" || e.type === "response.refusal.delta") {
-      const item = items.get(e.output_index) || { type: "message", text: "" };
-      item.text = (item.text || "") + e.delta;
-      items.set(e.output_index, item);
-    } else if (e.type === "response.function_call_arguments.delta" || e.type === "response.custom_tool_call_input.delta") {
-      const item = items.get(e.output_index) || { type: "function_call", arguments: "" };
-      item.arguments = (item.arguments || "") + e.delta;
-      items.set(e.output_index, item);
-    } else if (e.type === "response.reasoning_summary_text.delta" || e.type === "response.reasoning_text.delta") {
-      const item = items.get(e.output_index) || { type: "reasoning", text: "" };
-      item.text = (item.text || "") + e.delta;
-      items.set(e.output_index, item);
-    }
+function emptyState() { return { response: null, items: new Map(), upto: -1 }; }
+function applyEvent(state, e) {
+  const items = state.items; // output_index -> {type, text, name, arguments, ...}
+  if (e.response) state.response = e.response;
+  if (e.type === "response.output_item.added" || e.type === "response.output_item.done") {
+    const previous = items.get(e.output_index) || {};
+    items.set(e.output_index, { ...e.item, text: previous.text || "", arguments: e.item.arguments ?? previous.arguments ?? "" });
+  } else if (e.type === "response.output_text.delta" || e.type === "response.refusal.delta") {
+    const item = items.get(e.output_index) || { type: "message", text: "" };
+    item.text = (item.text || "") + e.delta;
+    items.set(e.output_index, item);
+  } else if (e.type === "response.function_call_arguments.delta" || e.type === "response.custom_tool_call_input.delta") {
+    const item = items.get(e.output_index) || { type: "function_call", arguments: "" };
+    item.arguments = (item.arguments || "") + e.delta;
+    items.set(e.output_index, item);
+  } else if (e.type === "response.reasoning_summary_text.delta" || e.type === "response.reasoning_text.delta") {
+    const item = items.get(e.output_index) || { type: "reasoning", text: "" };
+    item.text = (item.text || "") + e.delta;
+    items.set(e.output_index, item);
   }
-  return { response, items: [...items.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v) };
 }
+// What a log says at a step: the Response, the text as it built up, the tool calls. Going
+// forward continues from the last state (a live log costs one step per event); going back
+// starts over.
+function replayState(events, upto, memo) {
+  let state = memo && memo.upto <= upto ? memo : emptyState();
+  if (state !== memo) state.upto = -1;
+  for (let i = state.upto + 1; i <= upto && i < events.length; i++) applyEvent(state, events[i].event);
+  state.upto = Math.min(upto, events.length - 1);
+  return state;
+}
+function builtItems(state) { return [...state.items.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v); }
 
 function timings(events) {
   const at = (test) => events.find((e) => test(e.type))?.created_at;
@@ -303,7 +318,7 @@ function timings(events) {
 
 function renderBuilt(target, state, live) {
   const blocks = [];
-  for (const item of state.items) {
+  for (const item of builtItems(state)) {
     if (item.type === "message") blocks.push(h("div", { class: "text-build", "data-role": "text" }, item.text || ""));
     else if (item.type === "function_call" || item.type === "custom_tool_call") {
       blocks.push(h("div", { class: "tool-call" }, h("strong", {}, `${item.name || "tool"}`),
@@ -314,7 +329,7 @@ function renderBuilt(target, state, live) {
     } else blocks.push(h("pre", { class: "json" }, JSON.stringify(item, null, 2)));
   }
   if (!blocks.length) blocks.push(h("div", { class: "text-build", "data-role": "text" }, ""));
-  if (live) blocks[blocks.length - 1].append(h("span", { class: "caret" }, " "));
+  if (live) blocks[blocks.length - 1].append(h("span", { class: "caret", "aria-hidden": "true" }));
   target.replaceChildren(...blocks);
 }
 
@@ -335,6 +350,7 @@ function itemView(item) {
 }
 
 async function responsePage(id, params) {
+  const mine = generation;
   const root = main();
   root.replaceChildren(h("h2", {}, "Response ", h("span", { class: "mono" }, id)));
   const events = [];
@@ -348,7 +364,11 @@ async function responsePage(id, params) {
       if (!page.has_more) break;
       after = page.last_sequence_number;
     }
-  } catch (error) { showError(error); return; }
+  } catch (error) {
+    if (mine === generation) { showError(error); busy(false); }
+    return;
+  }
+  if (mine !== generation) return;
 
   const controller = new AbortController();
   let playing = null;
@@ -389,6 +409,9 @@ async function responsePage(id, params) {
     h("div", { class: "grid" }, inputPanel, outputPanel));
 
   let cursor = events.length - 1;
+  let memo = null; // the replay state at `cursor`
+  let currentRow = null;
+  const rowsBySeq = new Map();
   const ended = () => events.length && TERMINAL.has(events[events.length - 1].type);
   const t0 = () => events[0]?.created_at || 0;
 
@@ -397,6 +420,7 @@ async function responsePage(id, params) {
       onkeydown: (k) => { if (k.key === "Enter") show(index); } },
     h("td", { class: "mono" }, String(e.sequence_number)), h("td", { class: "mono" }, e.type),
     h("td", { class: "mono" }, `+${ms(e.created_at - t0())}`));
+    rowsBySeq.set(e.sequence_number, row);
     return row;
   }
   function show(index) {
@@ -405,8 +429,11 @@ async function responsePage(id, params) {
     slider.max = String(events.length - 1);
     slider.value = String(cursor);
     position.textContent = `${cursor + 1} / ${events.length} · seq ${events[cursor].sequence_number}`;
-    renderBuilt(built, replayState(events, cursor), !ended() && cursor === events.length - 1);
-    for (const row of eventBody.children) row.classList.toggle("current", Number(row.dataset.seq) === events[cursor].sequence_number);
+    memo = replayState(events, cursor, memo);
+    renderBuilt(built, memo, !ended() && cursor === events.length - 1);
+    currentRow?.classList.remove("current");
+    currentRow = rowsBySeq.get(events[cursor].sequence_number);
+    currentRow?.classList.add("current");
     eventDetail.textContent = JSON.stringify(events[cursor].event, null, 2);
     if (cursor === events.length - 1 && playing) pause();
   }
@@ -438,6 +465,7 @@ async function responsePage(id, params) {
   function renderSummary() {
     const state = replayState(events, events.length - 1);
     const r = state.response || {};
+    state.items = builtItems(state);
     const t = timings(events);
     const usage = r.usage ? `${r.usage.input_tokens} in · ${r.usage.output_tokens} out · ${r.usage.total_tokens} total` : "–";
     metaPanel.replaceChildren(h("h3", {}, "Metadata"), h("dl", { class: "meta" },
@@ -509,19 +537,35 @@ async function responsePage(id, params) {
   const call = params.get("call_id");
   if (call) start = events.findIndex((e) => e.event.item?.call_id === call);
   show(at >= 0 ? at : start >= 0 ? start : events.length - 1);
+  busy(false);
 
   if (!ended()) {
     liveNote.textContent = "· following live";
     const after = events.length ? events[events.length - 1].sequence_number : -1;
-    follow(`/v1/responses/${id}/events?stream=true&after=${after}`, (seq, event) => {
-      if (events.length && seq <= events[events.length - 1].sequence_number) return;
+    let pending = [];
+    let scheduled = false;
+    // Events arrive in bursts: the page redraws at most once per animation frame.
+    const flush = () => {
+      scheduled = false;
       const atEnd = cursor === events.length - 1;
-      const entry = { sequence_number: seq, type: event.type, created_at: Date.now() / 1000, event };
-      events.push(entry);
-      eventBody.append(eventRow(entry, events.length - 1));
-      if (atEnd && !playing) show(events.length - 1); else { slider.max = String(events.length - 1); }
-      if (TERMINAL.has(event.type) || event.type === "response.in_progress") renderSummary();
-      if (TERMINAL.has(event.type)) { liveNote.textContent = "· ended"; show(events.length - 1); }
+      const rows = document.createDocumentFragment();
+      let summary = false;
+      for (const [seq, event] of pending) {
+        if (events.length && seq <= events[events.length - 1].sequence_number) continue;
+        const entry = { sequence_number: seq, type: event.type, created_at: Date.now() / 1000, event };
+        events.push(entry);
+        rows.append(eventRow(entry, events.length - 1));
+        summary ||= TERMINAL.has(event.type) || event.type === "response.in_progress";
+      }
+      pending = [];
+      eventBody.append(rows);
+      if (ended()) liveNote.textContent = "· ended";
+      if (summary) renderSummary();
+      if ((atEnd && !playing) || ended()) show(events.length - 1); else slider.max = String(events.length - 1);
+    };
+    follow(`/v1/responses/${id}/events?stream=true&after=${after}`, (seq, event) => {
+      pending.push([seq, event]);
+      if (!scheduled) { scheduled = true; requestAnimationFrame(flush); }
     }, controller.signal).catch((error) => {
       if (error.name !== "AbortError") liveNote.textContent = `· not following: ${error.message}`;
     });
@@ -554,6 +598,7 @@ function download(name, type, text) {
 }
 
 function toolsPage(params) {
+  const mine = generation;
   const filters = Object.fromEntries(params);
   const root = main();
   root.replaceChildren(h("h2", {}, "Tool calls"));
@@ -597,6 +642,7 @@ function toolsPage(params) {
     more.disabled = true;
     try {
       const page = await api("/v1/audit/tool_calls", { ...filters, limit: 50, after });
+      if (mine !== generation) return;
       for (const r of page.data) {
         rows.push(r);
         body.append(h("tr", {},
@@ -613,7 +659,8 @@ function toolsPage(params) {
       more.disabled = !page.has_more;
       count.textContent = `${rows.length} shown${page.has_more ? ", more match" : ""}`;
       if (!rows.length) body.append(h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No tool calls match.")));
-    } catch (error) { showError(error); }
+    } catch (error) { if (mine === generation) showError(error); }
+    if (mine === generation) busy(false);
   }
   more.addEventListener("click", load);
   root.append(form,
@@ -745,9 +792,12 @@ function overviewPage() {
           : h("p", { class: "muted" }, "No response is running.")));
     }
     health.replaceChildren(...parts);
+    busy(false);
   }
-  sample();
-  const timer = setInterval(sample, OVERVIEW_POLL_MS);
+  const mine = generation;
+  const tick = () => { if (mine === generation) sample(); };
+  tick();
+  const timer = setInterval(tick, OVERVIEW_POLL_MS);
   stopPage = () => clearInterval(timer);
 }
 
@@ -755,6 +805,8 @@ function overviewPage() {
 function render() {
   stopPage();
   stopPage = () => {};
+  generation++;
+  busy(true);
   const { parts, params } = route();
   const page = parts[0] || "responses";
   for (const link of document.querySelectorAll("nav a")) {
