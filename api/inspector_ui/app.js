@@ -331,6 +331,7 @@ function renderBuilt(target, state, live) {
   if (!blocks.length) blocks.push(h("div", { class: "text-build", "data-role": "text" }, ""));
   if (live) blocks[blocks.length - 1].append(h("span", { class: "caret", "aria-hidden": "true" }));
   target.replaceChildren(...blocks);
+  if (live) { const last = blocks[blocks.length - 1]; last.scrollTop = last.scrollHeight; }
 }
 
 function itemView(item) {
@@ -385,7 +386,7 @@ async function responsePage(id, params) {
   const speed = h("select", { id: "replay-speed", "aria-label": "Replay speed" },
     [["1", "1×"], ["4", "4×"], ["16", "16×"], ["0", "one step / 50 ms"]].map(([v, t]) => h("option", { value: v }, t)));
   const button = (label, title, onclick, attrs = {}) => h("button", { type: "button", title, "aria-label": title, onclick, ...attrs }, label);
-  const playButton = button("▶", "Play", () => (playing ? pause() : play()), { id: "replay-play" });
+  const playButton = button("▶ Play", "Play", () => (playing ? pause() : play()), { id: "replay-play" });
   const eventBody = h("tbody");
   const eventDetail = h("pre", { class: "json", id: "event-detail" }, "Select an event to see it whole.");
   const liveNote = h("span", { class: "muted", id: "follow-state" });
@@ -393,11 +394,11 @@ async function responsePage(id, params) {
 
   const timeline = h("div", { class: "panel", id: "timeline" }, h("h3", {}, "Event timeline ", liveNote),
     h("div", { class: "replay", role: "group", "aria-label": "Replay" },
-      button("⏮", "First event", () => show(0), { id: "replay-first" }),
-      button("◀", "Step back", () => show(Number(slider.value) - 1), { id: "replay-back" }),
+      button("|◀ First", "First event", () => show(0), { id: "replay-first" }),
+      button("◀ Back", "Step back", () => show(Number(slider.value) - 1), { id: "replay-back" }),
       playButton,
-      button("▶|", "Step forward", () => show(Number(slider.value) + 1), { id: "replay-step" }),
-      button("⏭", "Last event", () => show(events.length - 1), { id: "replay-last" }),
+      button("Step ▶", "Step forward", () => show(Number(slider.value) + 1), { id: "replay-step" }),
+      button("Last ▶|", "Last event", () => show(events.length - 1), { id: "replay-last" }),
       speed, slider, position),
     h("h3", {}, "Text and tool calls as they built up"), built,
     h("div", { class: "grid" },
@@ -439,7 +440,7 @@ async function responsePage(id, params) {
   }
   function play() {
     if (cursor >= events.length - 1) show(0);
-    playButton.textContent = "⏸"; playButton.title = "Pause"; playButton.setAttribute("aria-label", "Pause");
+    playButton.textContent = "❚❚ Pause"; playButton.title = "Pause"; playButton.setAttribute("aria-label", "Pause");
     const step = () => {
       const factor = Number(speed.value);
       show(cursor + 1);
@@ -452,7 +453,7 @@ async function responsePage(id, params) {
   }
   function pause() {
     clearTimeout(playing); playing = null;
-    playButton.textContent = "▶"; playButton.title = "Play"; playButton.setAttribute("aria-label", "Play");
+    playButton.textContent = "▶ Play"; playButton.title = "Play"; playButton.setAttribute("aria-label", "Play");
   }
   slider.addEventListener("input", () => show(Number(slider.value)));
   timeline.addEventListener("keydown", (k) => {
@@ -781,12 +782,12 @@ function overviewPage() {
       parts.push(h("div", { class: "panel", id: "server-health" }, h("h3", {}, "This server"), h("dl", { class: "meta" },
         h("dt", {}, "Role"), h("dd", {}, healthz.role), h("dt", {}, "Engine"), h("dd", {}, healthz.engine),
         h("dt", {}, "Running here"), h("dd", {}, String(healthz.running)),
-        ...Object.entries(healthz.dependencies).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, badge(v ? "completed" : "failed"), v ? " up" : " down")]))));
+        ...Object.entries(healthz.dependencies).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, badge(v ? "up" : "down"))]))));
     }
     if (activity) {
       const rows = activity.running.map((w) => h("tr", {},
         h("td", { class: "mono" }, w.worker || "(waiting for a worker)"), h("td", {}, String(w.responses)),
-        h("td", {}, w.lease_until === null ? "–" : w.lease_until > activity.now ? h("span", { class: "badge completed" }, "lease alive") : h("span", { class: "badge failed" }, "lease expired"))));
+        h("td", {}, w.lease_until === null ? "–" : w.lease_until > activity.now ? h("span", { class: "badge up" }, "lease alive") : h("span", { class: "badge down" }, "lease expired"))));
       parts.push(h("div", { class: "panel", id: "workers" }, h("h3", {}, "Workers with running responses"),
         rows.length ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Worker"), h("th", {}, "Running"), h("th", {}, "Lease"))), h("tbody", {}, rows))
           : h("p", { class: "muted" }, "No response is running.")));

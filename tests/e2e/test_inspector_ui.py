@@ -228,7 +228,7 @@ def test_replay_steps_and_plays_the_log(chrome, site: Site, data):  # type: igno
         return label.split(" / ")[0] == label.split(" / ")[1].split(" ")[0]
 
     _wait(chrome, at_end, "play stops at the last event")
-    assert _read(chrome, "#replay-play") == "▶"  # and pauses there
+    assert _read(chrome, "#replay-play") == "▶ Play"  # and pauses there
     _css(chrome, "#verify")[0].click()
     _wait(chrome, lambda: "intact" in _read(chrome, "#verify-result"), "chain verified")
     screenshot(chrome, "response-replay-wide")
