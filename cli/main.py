@@ -1,5 +1,5 @@
-"""`responsed serve`, `worker`, `migrate`, `audit`, `keys` and `purge`. Every flag has a
-RESPONSED_* environment twin."""
+"""`responsed serve`, `worker`, `migrate`, `audit`, `keys`, `purge`, and `tail` / `show` (a
+response's log over HTTP). Every flag has a RESPONSED_* environment twin."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import logging
 import sys
 from dataclasses import fields
 
-from cli import audit
+from cli import audit, inspect
 from cli.admin import add_key_commands, keys_command, purge_command
 from service.settings import Settings
 
@@ -110,7 +110,10 @@ def main(argv: list[str] | None = None) -> None:
     purge = commands.add_parser("purge", help="delete expired responses and audit rows now")
     _add_setting_flags(purge, ["data_dir", "database_url", "response_ttl_s", "audit_ttl_s",
                                "purge_batch", "log_level"])
+    inspect.add_commands(commands)
     args = parser.parse_args(argv)
+    if args.command in ("tail", "show"):
+        sys.exit(inspect.run(args))  # HTTP clients of a server: no settings of their own
     settings = _settings(args)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
