@@ -8,12 +8,11 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.datastructures import State
-from litestar.static_files import create_static_files_router
 
 from api.audit import _bool_param, _text_param, _time_param
 from api.auth import OPEN, principal
 from api.routes import _event_stream, _flag, _int_param, _json, _query, _runtime
-from domain.errors import InvalidRequest
+from domain.errors import InvalidRequest, NotFound
 from service.inspect import InspectService, reader_scope
 from storage.inspect_store import ResponseFilter
 
@@ -140,9 +139,17 @@ def inspector_page() -> Response[bytes]:
     )
 
 
-inspector_files = create_static_files_router(
-    path="/inspect/static",
-    directories=[UI],
-    opt={OPEN: True},
-    include_in_schema=False,
-)
+_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+          ".html": "text/html; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
+# The files the page may load: exactly those shipped beside it, nothing found by path.
+_FILES = {path.name: path for path in UI.iterdir() if path.suffix in _TYPES}
+
+
+@get("/inspect/static/{name:str}", include_in_schema=False, opt={OPEN: True},
+     sync_to_thread=False)
+def inspector_files(name: str) -> Response[bytes]:
+    path = _FILES.get(name)
+    if path is None:
+        raise NotFound(f"No inspector file '{name[:100]}'.", code="not_found")
+    return Response(path.read_bytes(), media_type=_TYPES[path.suffix],
+                    headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.inspect_openapi import inspect_paths
 from domain.limits import MAX_JSON_DEPTH
 from domain.request import MAX_METADATA_KEY, MAX_METADATA_PAIRS, MAX_METADATA_VALUE
 from service.settings import Settings
@@ -730,6 +731,8 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
         "paths": _paths(settings),
         "components": {"schemas": _schemas(settings)},
     }
+    for path, operations in inspect_paths().items():
+        document["paths"].setdefault(path, {}).update(operations)
     if settings.auth_required:
         document["components"]["securitySchemes"] = {
             "bearer": {
