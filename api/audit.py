@@ -14,7 +14,7 @@ from storage.audit_store import ToolCallFilter
 
 
 def _bool_param(value: str | None, name: str) -> bool | None:
-    if value is None or value == "":
+    if value is None:
         return None
     lowered = value.lower()
     if lowered in ("true", "1", "yes"):
@@ -27,8 +27,8 @@ def _bool_param(value: str | None, name: str) -> bool | None:
 
 
 def _time_param(value: str | None, name: str) -> float | None:
-    if value is None or value == "":
-        return None
+    if value is None:
+        return None  # sent empty, it is malformed (the document types it a number)
     try:
         return float(value)
     except ValueError:

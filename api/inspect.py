@@ -40,17 +40,25 @@ def _order(request: Request[Any, Any, Any]) -> str:
     return order
 
 
+def _typed(request: Request[Any, Any, Any], name: str) -> str | None:
+    """A typed parameter (boolean, number, enum): sent empty, it is malformed, not absent."""
+    value = _query(request, name)
+    if value == "":
+        raise InvalidRequest(f"Invalid '{name}': empty.", param=name, code="invalid_value")
+    return value
+
+
 def response_filter(request: Request[Any, Any, Any]) -> ResponseFilter:
     q = request.query_params
     return ResponseFilter(
         owner=reader_scope(principal(request), _text_param(_query(request, "tenant"), "tenant")),
-        status=_text_param(q.get("status"), "status"),
+        status=_text_param(_typed(request, "status"), "status"),
         model=_text_param(q.get("model"), "model"),
         conversation_id=_text_param(q.get("conversation_id"), "conversation_id"),
         previous_response_id=_text_param(q.get("previous_response_id"), "previous_response_id"),
-        since=_time_param(q.get("created_after"), "created_after"),
-        until=_time_param(q.get("created_before"), "created_before"),
-        has_tool_calls=_bool_param(q.get("has_tool_calls"), "has_tool_calls"),
+        since=_time_param(_typed(request, "created_after"), "created_after"),
+        until=_time_param(_typed(request, "created_before"), "created_before"),
+        has_tool_calls=_bool_param(_typed(request, "has_tool_calls"), "has_tool_calls"),
         text=_text_param(q.get("q"), "q"),
     )
 
@@ -91,7 +99,7 @@ async def response_events(
     owner = None if who.admin else who.tenant
     after = _int_param(_query(request, "after"), "after", minimum=-1, maximum=_MAX_SEQ)
     after = -1 if after is None else after
-    if _flag(_query(request, "stream")):
+    if _flag(_typed(request, "stream")):
         return _event_stream(await _inspect(state).follow(response_id, owner, after))
     limit = _int_param(_query(request, "limit"), "limit", minimum=1, maximum=1000) or 100
     return _json(await _inspect(state).events(response_id, owner, after=after, limit=limit))

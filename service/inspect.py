@@ -43,6 +43,16 @@ def _check_id(value: str | None, name: str) -> None:
                              code="invalid_value")
 
 
+def check_filter(where: ResponseFilter) -> None:
+    if where.status is not None and where.status not in _STATUSES:
+        raise InvalidRequest(
+            f"Invalid 'status': expected one of {', '.join(_STATUSES)}.",
+            param="status", code="invalid_value",
+        )
+    for name in ("response_id", "model", "conversation_id", "previous_response_id", "text"):
+        _check_id(getattr(where, name), name)
+
+
 class InspectService:
     def __init__(self, store: SqlInspectStore, responses: ResponsesService) -> None:
         self._store = store
@@ -52,13 +62,7 @@ class InspectService:
         self, where: ResponseFilter, *, after: str | None, limit: int, order: str,
         with_tenant: bool,
     ) -> dict[str, Any]:
-        if where.status is not None and where.status not in _STATUSES:
-            raise InvalidRequest(
-                f"Invalid 'status': expected one of {', '.join(_STATUSES)}.",
-                param="status", code="invalid_value",
-            )
-        for name in ("model", "conversation_id", "previous_response_id", "text"):
-            _check_id(getattr(where, name), name)
+        check_filter(where)
         _check_id(after, "after")
         rows, more = await self._store.list_responses(
             where, after=after, limit=limit, descending=order == "desc"
@@ -116,7 +120,7 @@ class InspectService:
         return await self._responses.stream(response_id, owner, after)
 
     async def verify(self, where: ResponseFilter, *, limit: int) -> dict[str, Any]:
-        _check_id(where.response_id, "response_id")
+        check_filter(where)
         checked, broken, more = await self._store.verify(where, limit=limit)
         if where.response_id is not None and not checked:
             raise NotFound.response(where.response_id)
