@@ -49,17 +49,19 @@ def _typed(request: Request[Any, Any, Any], name: str) -> str | None:
 
 
 def response_filter(request: Request[Any, Any, Any]) -> ResponseFilter:
-    q = request.query_params
+    def text(name: str) -> str | None:
+        return _text_param(_query(request, name), name)
+
     return ResponseFilter(
         owner=reader_scope(principal(request), _text_param(_query(request, "tenant"), "tenant")),
         status=_text_param(_typed(request, "status"), "status"),
-        model=_text_param(q.get("model"), "model"),
-        conversation_id=_text_param(q.get("conversation_id"), "conversation_id"),
-        previous_response_id=_text_param(q.get("previous_response_id"), "previous_response_id"),
+        model=text("model"),
+        conversation_id=text("conversation_id"),
+        previous_response_id=text("previous_response_id"),
         since=_time_param(_typed(request, "created_after"), "created_after"),
         until=_time_param(_typed(request, "created_before"), "created_before"),
         has_tool_calls=_bool_param(_typed(request, "has_tool_calls"), "has_tool_calls"),
-        text=_text_param(q.get("q"), "q"),
+        text=text("q"),
     )
 
 
