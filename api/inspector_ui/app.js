@@ -121,13 +121,17 @@ function showError(error, where = main()) {
 }
 
 // -- key and viewer ---------------------------------------------------------------------------
+let asked = 0; // identify() calls: only the latest one's answer counts
 async function identify() {
   const who = $("#who");
+  const mine = ++asked;
   try {
     const activity = await api("/v1/inspect/activity", { window_s: 60 });
+    if (mine !== asked) return;
     viewer = activity.viewer;
     who.textContent = `tenant ${viewer.tenant}${viewer.admin ? " · admin (all tenants)" : ""}`;
   } catch (error) {
+    if (mine !== asked) return;
     viewer = null;
     who.textContent = error.status === 401 ? "key needed" : "";
   }
