@@ -127,14 +127,15 @@ async function identify() {
   const mine = ++asked;
   try {
     const activity = await api("/v1/inspect/activity", { window_s: 60 });
-    if (mine !== asked) return;
+    if (mine !== asked) return false;
     viewer = activity.viewer;
     who.textContent = `tenant ${viewer.tenant}${viewer.admin ? " · admin (all tenants)" : ""}`;
   } catch (error) {
-    if (mine !== asked) return;
+    if (mine !== asked) return false;
     viewer = null;
     who.textContent = error.status === 401 ? "key needed" : "";
   }
+  return true;
 }
 function setupKey() {
   $("#api-key").value = "";
@@ -144,13 +145,13 @@ function setupKey() {
     apiKey = $("#api-key").value.trim();
     $("#api-key").value = "";
     if (apiKey) sessionStorage.setItem(KEY_SLOT, apiKey); else sessionStorage.removeItem(KEY_SLOT);
-    identify().then(render);
+    identify().then((current) => current && render());
   });
   $("#forget-key").addEventListener("click", () => {
     busy(true);
     apiKey = "";
     sessionStorage.removeItem(KEY_SLOT);
-    identify().then(render);
+    identify().then((current) => current && render());
   });
 }
 
@@ -248,7 +249,7 @@ function responsesPage(params) {
       if (page.data.length) lastId = page.last_id;
       more.disabled = !page.has_more;
       if (!rows.size) body.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No responses match.")));
-    } catch (error) { if (alive) showError(error); alive = false; }
+    } catch (error) { if (alive) { showError(error); busy(false); } alive = false; }
     if (alive) busy(false);
   }
   async function poll() {
@@ -824,4 +825,4 @@ function render() {
   else responsesPage(params);
 }
 window.addEventListener("hashchange", render);
-window.addEventListener("DOMContentLoaded", () => { setupKey(); identify().then(render); });
+window.addEventListener("DOMContentLoaded", () => { setupKey(); identify().then((current) => current && render()); });

@@ -82,7 +82,8 @@ def _css(chrome, selector: str):  # type: ignore[no-untyped-def]
 
 def _sign_in(chrome, site: Site, key: str, page: str = "#/responses") -> None:  # type: ignore[no-untyped-def]
     chrome.get(site.server.base_url + "/inspect" + page)
-    _wait(chrome, lambda: _css(chrome, "#api-key"), "the key field")
+    # The script has run and the first render (with the tab's previous key) has finished.
+    _loaded(chrome)
     chrome.execute_script("sessionStorage.clear()")
     field = _css(chrome, "#api-key")[0]
     field.send_keys(key)
