@@ -15,6 +15,7 @@ from domain.builder import ResponseBuilder
 from domain.engine import build_engine_request
 from domain.errors import InvalidRequest, NotFound
 from domain.inputs import check_tool_outputs, normalise_input, to_chat_messages
+from domain.jobs import Job
 from domain.limits import RequestLimits, check_request
 from domain.ports import (
     Bus,
@@ -32,10 +33,9 @@ from service.follow import follow
 from service.input_items import resolve_references, tool_outputs, unseal
 from service.jobs import read_log
 from service.limits import InflightLimiter, Slot, SubscriberLimit
+from service.runner import encode
 from service.sealing import Sealer
 from service.writer import EventWriter
-from worker.job import Job
-from worker.runner import encode
 
 _CANCEL_WAIT_S = 30.0
 

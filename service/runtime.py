@@ -13,11 +13,12 @@ from domain.ports import Bus, Engine
 from service.audit import AuditService
 from service.auth import Authenticator
 from service.conversations import ConversationsService
-from service.dispatch import Dispatcher, QueueDispatcher, process_name
+from service.dispatch import Dispatcher, LocalDispatcher, QueueDispatcher, process_name
+from service.jobs import fail_orphans
 from service.limits import InflightLimiter, SubscriberLimit
-from service.recovery import fail_orphans
 from service.responses import ResponsesService
 from service.retention import Retention
+from service.runner import Runner
 from service.sealing import Sealer
 from service.settings import Settings
 from service.writer import EventWriter
@@ -33,7 +34,6 @@ from storage.retention import count_running
 from storage.sql_store import SqlEventStore
 from worker.engines.builtin import BuiltinEngine
 from worker.engines.openai_chat import OpenAIChatEngine, parse_model_map
-from worker.runner import LocalDispatcher, Runner
 from worker.service import WorkerService
 
 log = logging.getLogger("responsed")
