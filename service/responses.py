@@ -26,7 +26,7 @@ from domain.ports import (
     Subscription,
 )
 from domain.request import CreateResponse, parse_create_request
-from domain.response import TERMINAL_EVENTS, fold, new_response
+from domain.response import RUNNING, TERMINAL_EVENTS, fold, new_response
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher
 from service.follow import follow
@@ -315,7 +315,7 @@ class ResponsesService:
             raise InvalidRequest(
                 "Cannot cancel a synchronous response.", param="response_id", code="invalid_request"
             )
-        if record.status not in ("queued", "in_progress"):
+        if record.status not in RUNNING:
             if record.status == "cancelled" and record.snapshot is not None:
                 return record.snapshot  # a repeated cancel answers the same object
             raise InvalidRequest(
@@ -342,7 +342,7 @@ class ResponsesService:
 
     async def delete(self, response_id: str, owner: str) -> dict[str, Any]:
         record = await self._record(response_id, owner)
-        if record.status in ("queued", "in_progress"):
+        if record.status in RUNNING:
             raise InvalidRequest(
                 "Cannot delete a response that is still in progress.",
                 param="response_id",

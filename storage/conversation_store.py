@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, delete, exists, insert, or_, select, update
 
+from domain.response import RUNNING
 from storage.item_pages import page_items
 from storage.projections import append_items
 from storage.sql_store import SqlEventStore
@@ -64,7 +65,7 @@ def _lock(
         select(responses.c.id)
         .where(
             responses.c.id == conversations.c.active_response_id,
-            responses.c.status.in_(("queued", "in_progress")),
+            responses.c.status.in_(RUNNING),
         )
         .correlate(conversations)
     )

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, up
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ports import AppendBatch, Claim, ResponseRecord, StoredEvent
+from domain.response import RUNNING
 from storage import statements
 from storage.database import SqliteCheckpointer
 from storage.item_pages import page_items
@@ -139,16 +140,13 @@ def _delete(conn: Connection, response_id: str) -> bool:
     return conn.execute(delete(responses).where(responses.c.id == response_id)).rowcount > 0
 
 
-_RUNNING = ("queued", "in_progress")
-
-
 def _heartbeat(
     conn: Connection, worker: str, ids: list[str], lease_until: float
 ) -> dict[str, bool]:
     rows = conn.execute(
         update(responses)
         .where(
-            responses.c.worker == worker, responses.c.id.in_(ids), responses.c.status.in_(_RUNNING)
+            responses.c.worker == worker, responses.c.id.in_(ids), responses.c.status.in_(RUNNING)
         )
         .values(lease_until=lease_until)
         .returning(responses.c.id, responses.c.cancel_requested)
@@ -159,7 +157,7 @@ def _heartbeat(
 def _request_cancel(conn: Connection, response_id: str) -> bool:
     result = conn.execute(
         update(responses)
-        .where(responses.c.id == response_id, responses.c.status.in_(_RUNNING))
+        .where(responses.c.id == response_id, responses.c.status.in_(RUNNING))
         .values(cancel_requested=True)
     )
     return result.rowcount > 0
@@ -169,7 +167,7 @@ def _stalled(conn: Connection, now: float, enqueue_grace: float, limit: int) -> 
     """Running responses nobody holds: never claimed within the grace, or with a dead lease.
     Their `updated_at` moves on so the next sweep waits another grace period."""
     condition = and_(
-        responses.c.status.in_(_RUNNING),
+        responses.c.status.in_(RUNNING),
         or_(
             and_(responses.c.lease_until.is_(None), responses.c.updated_at < now - enqueue_grace),
             responses.c.lease_until < now - enqueue_grace,
@@ -184,7 +182,7 @@ def _stalled(conn: Connection, now: float, enqueue_grace: float, limit: int) -> 
 def _release(conn: Connection, worker: str) -> int:
     result = conn.execute(
         update(responses)
-        .where(responses.c.worker == worker, responses.c.status.in_(_RUNNING))
+        .where(responses.c.worker == worker, responses.c.status.in_(RUNNING))
         .values(lease_until=0.0, worker=None)
     )
     return int(result.rowcount)
@@ -355,7 +353,7 @@ class SqlEventStore:
     async def unfinished(self) -> list[ResponseRecord]:
         async with self._reader.connect() as conn:
             result = await conn.execute(
-                select(*_RECORD_COLUMNS).where(responses.c.status.in_(("queued", "in_progress")))
+                select(*_RECORD_COLUMNS).where(responses.c.status.in_(RUNNING))
             )
             return [_record(row) for row in result]
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from domain.ports import AppendBatch, Claim, Final
-from storage.retention import RUNNING
+from domain.response import RUNNING
 from storage.tables import response_events, responses
 
 _PG = "numeric_dollar"  # asyncpg's parameter style
@@ -73,7 +73,7 @@ _PG_FINISH = (
 )
 _PG_CLAIM = (
     "UPDATE responses SET epoch = epoch + 1, worker = $2, lease_until = $3, updated_at = $4 "
-    "WHERE id = ANY($1::varchar[]) AND status IN ('queued', 'in_progress') "
+    "WHERE id = ANY($1::varchar[]) AND status IN (" + ", ".join(f"'{s}'" for s in RUNNING) + ") "
     "AND (lease_until IS NULL OR lease_until < $4) "
     "RETURNING id, epoch, cancel_requested, last_seq"
 )

@@ -15,6 +15,7 @@ import logging
 
 from domain.jobs import Entry, Job, JobQueue
 from domain.ports import Bus, Claim, EventStore
+from domain.response import RUNNING
 from service import metrics
 from service.jobs import decode_job, load_job
 from service.runner import Runner
@@ -22,9 +23,6 @@ from service.sealing import Sealer
 from service.writer import EventWriter
 
 log = logging.getLogger("responsed.worker")
-
-_RUNNING = ("queued", "in_progress")
-
 
 class WorkerService:
     def __init__(self, store: EventStore, writer: EventWriter, bus: Bus, jobs: JobQueue,
@@ -110,7 +108,7 @@ class WorkerService:
         entry_id, response_id = entry.entry_id, entry.response_id
         if claim is None:
             record = await self._store.get(response_id)
-            if record is None or record.status not in _RUNNING:
+            if record is None or record.status not in RUNNING:
                 self._ack(entry_id)  # finished or gone: nothing to do
             return  # otherwise a live worker holds it and will acknowledge it
         job = None
