@@ -10,16 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Column, Connection, Table, delete, func, select
 
 from domain.response import RUNNING
-from storage.tables import (
-    response_events,
-    response_input_items,
-    response_output_items,
-    responses,
-)
-
-# Tables whose rows belong to one response (by `response_id`) and go with it. A table that
-# stores more per response joins this list.
-RESPONSE_CHILDREN: list[Table] = [response_events, response_input_items, response_output_items]
+from storage.tables import RESPONSE_CHILDREN, responses
 
 
 def purge_responses(conn: Connection, cutoff: float, limit: int) -> int:

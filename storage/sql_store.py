@@ -18,6 +18,7 @@ from storage.database import SqliteCheckpointer
 from storage.item_pages import page_items
 from storage.projections import Heads, chain, write_finals, write_tool_calls
 from storage.tables import (
+    RESPONSE_CHILDREN,
     conversation_items,
     conversations,
     response_events,
@@ -129,14 +130,8 @@ def _append_creates(
 
 
 def _delete(conn: Connection, response_id: str) -> bool:
-    conn.execute(delete(response_events).where(response_events.c.response_id == response_id))
-    conn.execute(
-        delete(response_input_items).where(response_input_items.c.response_id == response_id)
-    )
-    conn.execute(
-        delete(response_output_items).where(response_output_items.c.response_id == response_id)
-    )
-    # The tool-call audit keeps its rows: it records what happened, whatever is deleted later.
+    for table in RESPONSE_CHILDREN:
+        conn.execute(delete(table).where(table.c.response_id == response_id))
     return conn.execute(delete(responses).where(responses.c.id == response_id)).rowcount > 0
 
 
