@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ports import AppendBatch, Claim, ResponseRecord, StoredEvent
@@ -281,6 +281,15 @@ class SqlEventStore:
 
     async def stalled(self, enqueue_grace: float, limit: int = 100) -> list[str]:
         return await self._write(_stalled, time.time(), enqueue_grace, limit)
+
+    async def count_running(self, owner: str) -> int:
+        query = (
+            select(func.count())
+            .select_from(responses)
+            .where(responses.c.owner == owner, responses.c.status.in_(RUNNING))
+        )
+        async with self._reader.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
 
     async def ping(self) -> bool:
         try:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from service.runtime import Stores, memory_stores, open_stores
 from storage.database import create_engines, sqlite_url
 from storage.migrate import upgrade
 from storage.sql_store import SqlEventStore
@@ -15,6 +16,8 @@ from tests.support.postgres import PostgresServer, find_pg_bin
 from tests.support.redis_server import RedisServer, find_redis_server
 
 BACKENDS = ["sqlite", "postgres"]
+# Every implementation of the store ports: the in-memory one and the two databases.
+ALL_BACKENDS = ["memory", *BACKENDS]
 
 
 def _missing(what: str) -> None:
@@ -63,3 +66,17 @@ async def store(database_url: str) -> AsyncIterator[SqlEventStore]:
     event_store = SqlEventStore(writer, reader)
     yield event_store
     await event_store.close()
+
+
+async def open_backend(backend: str, request: pytest.FixtureRequest, tmp_dir) -> Stores:  # type: ignore[no-untyped-def]
+    if backend == "memory":
+        return memory_stores()
+    return await open_stores(await make_database_url(backend, request, tmp_dir))
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+async def stores(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Stores]:  # type: ignore[no-untyped-def]
+    """Every store port, on each of its implementations in turn."""
+    opened = await open_backend(request.param, request, tmp_path)
+    yield opened
+    await opened.close()
