@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
+from sqlalchemy import Engine as SyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from domain.jobs import JobQueue
 from domain.keys import Principal
 from domain.limits import RequestLimits
@@ -47,10 +50,12 @@ from storage.memory_records import (
 )
 from storage.memory_store import MemoryDatabase, MemoryEventStore
 from storage.migrate import upgrade
+from storage.postgres import PostgresEventStore
 from storage.redis_bus import RedisBus
 from storage.redis_jobs import RedisJobQueue
 from storage.retention import SqlRetentionStore
 from storage.sql_store import SqlEventStore
+from storage.sqlite import SqliteEventStore
 from worker.engines.builtin import BuiltinEngine
 from worker.engines.openai_chat import OpenAIChatEngine, parse_model_map
 from worker.service import WorkerService
@@ -85,13 +90,23 @@ def memory_stores() -> Stores:
     )
 
 
+def sql_event_store(url: str) -> SqlEventStore:
+    """The event store of the database at `url`: SQLite's or PostgreSQL's adapter."""
+    writer, reader = create_engines(url)
+    if is_sqlite(url):
+        assert isinstance(writer, SyncEngine)
+        return SqliteEventStore(writer, reader)
+    assert isinstance(writer, AsyncEngine)
+    return PostgresEventStore(writer, reader)
+
+
 async def open_stores(url: str, *, migrate: bool = True) -> Stores:
     """The stores of the database at `url`. SQLite migrates itself (unless `migrate` is False,
     for commands that only read); PostgreSQL is migrated by `responsed migrate`."""
     if migrate and is_sqlite(url):
         await upgrade(url)
-    writer, reader = create_engines(url)
-    events = SqlEventStore(writer, reader)
+    events = sql_event_store(url)
+    reader = events.reader
     return Stores(
         events=events,
         conversations=SqlConversationStore(events),

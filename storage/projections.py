@@ -7,7 +7,7 @@ number of events in it; only conversation appends cost statements per finished r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -15,7 +15,6 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from domain.ports import AppendBatch, Final
 from storage.chain import genesis, link
-from storage.statements import read_heads
 from storage.tables import (
     conversation_items,
     conversations,
@@ -35,8 +34,15 @@ def audit_text(value: str) -> str:
     return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
+ReadHeads = Callable[[Connection, Sequence[tuple[str, int]]], dict[str, tuple[int, bytes]]]
+
+
 def chain(
-    conn: Connection, batches: Sequence[AppendBatch], heads: Heads, now: float
+    conn: Connection,
+    read_heads: ReadHeads,
+    batches: Sequence[AppendBatch],
+    heads: Heads,
+    now: float,
 ) -> tuple[list[tuple[Any, ...]], Heads]:
     """The event rows with their hashes, and the new chain heads.
 

@@ -1,11 +1,13 @@
-"""The event store on SQLAlchemy Core: one implementation for SQLite and PostgreSQL."""
+"""The event store on SQLAlchemy Core: what SQLite and PostgreSQL share. Each backend is a
+small subclass (storage.sqlite, storage.postgres) with its own Statements for the write path;
+both run one contract suite (tests/contract/test_event_store.py)."""
 
 from __future__ import annotations
 
 import itertools
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
@@ -13,10 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ports import AppendBatch, Claim, ResponseRecord, StoredEvent
 from domain.response import RUNNING
-from storage import statements
-from storage.database import SqliteCheckpointer
 from storage.item_pages import page_items
 from storage.projections import Heads, chain, write_finals, write_tool_calls
+from storage.statements import Statements
 from storage.tables import (
     RESPONSE_CHILDREN,
     conversation_items,
@@ -40,7 +41,7 @@ _RECORD_COLUMNS = (
     responses.c.snapshot,
     responses.c.request,
 )
-def _input_item_rows(batches: Sequence[AppendBatch]) -> list[tuple[str, int, str, bytes]]:
+def input_item_rows(batches: Sequence[AppendBatch]) -> list[tuple[str, int, str, bytes]]:
     return [
         (c.id, position, item["id"], orjson.dumps(item))
         for b in batches
@@ -77,14 +78,18 @@ def _create_rows(conn: Connection, batches: Sequence[AppendBatch], now: float) -
     )
     items = [
         {"response_id": rid, "position": position, "item_id": item_id, "data": data}
-        for rid, position, item_id, data in _input_item_rows(batches)
+        for rid, position, item_id, data in input_item_rows(batches)
     ]
     if items:
         conn.execute(insert(response_input_items), items)
 
 
 def _append(
-    conn: Connection, batches: Sequence[AppendBatch], now: float, heads: Heads
+    conn: Connection,
+    statements: Statements,
+    batches: Sequence[AppendBatch],
+    now: float,
+    heads: Heads,
 ) -> tuple[set[str], Heads]:
     """Returns the fenced-out response ids and the chain heads of the ones that moved."""
     audit = [b for b in batches if b.audit_only]
@@ -95,7 +100,9 @@ def _append(
         _create_rows(conn, batches, now)
         moved = {b.response_id for b in batches if b.create is not None}
         moved |= statements.fence(conn, [b for b in batches if b.create is None], now)
-        rows, new_heads = chain(conn, [b for b in batches if b.response_id in moved], heads, now)
+        rows, new_heads = chain(
+            conn, statements.read_heads, [b for b in batches if b.response_id in moved], heads, now
+        )
         statements.insert_events(conn, rows)
     finals = [
         (b.response_id, b.final) for b in batches if b.final is not None and b.response_id in moved
@@ -105,28 +112,6 @@ def _append(
     if finals:
         write_finals(conn, finals, now)
     return {b.response_id for b in batches} - moved, new_heads
-
-
-def _append_events(
-    conn: Connection, batches: Sequence[AppendBatch], now: float, heads: Heads
-) -> tuple[set[str], Heads]:
-    """`_append` for batches of events alone (PostgreSQL, autocommit): fence and insert in one
-    statement. A head read first, if any, needs no transaction: stored events never change."""
-    rows, new_heads = chain(conn, batches, heads, now)
-    moved = statements.fence_and_insert(conn, batches, rows, now)
-    return {b.response_id for b in batches} - moved, {
-        rid: head for rid, head in new_heads.items() if rid in moved
-    }
-
-
-def _append_creates(
-    conn: Connection, batches: Sequence[AppendBatch], now: float
-) -> tuple[set[str], Heads]:
-    """`_append` for new responses with their first events alone (PostgreSQL, autocommit): one
-    statement, the round trip an API process's create waits for."""
-    rows, heads = chain(conn, batches, {}, now)
-    statements.create_with_events(conn, batches, _input_item_rows(batches), rows, now)
-    return set(), heads
 
 
 def _delete(conn: Connection, response_id: str) -> bool:
@@ -184,23 +169,15 @@ def _release(conn: Connection, worker: str) -> int:
 
 
 class SqlEventStore:
-    """Writes go through one writer engine, with the same statements for both databases:
-    synchronous for SQLite (see storage.database.sqlite_writer), asyncpg for PostgreSQL.
-    Reads use an async pool."""
+    """Writes go through one writer engine, reads through an async pool. Subclasses give the
+    backend's `statements` and, where the backend needs it, their own way to write."""
+
+    statements: ClassVar[Statements]
 
     def __init__(self, writer: AsyncEngine | Engine, reader: AsyncEngine) -> None:
         self._writer = writer
         self._reader = reader
-        self._checkpointer = (
-            SqliteCheckpointer(str(writer.url)) if isinstance(writer, Engine) else None
-        )
         self._heads: Heads = {}  # chain heads of responses still being written
-        # Appends of events alone are one statement: no BEGIN and COMMIT round trips around it.
-        self._autocommit = (
-            writer.execution_options(isolation_level="AUTOCOMMIT")
-            if isinstance(writer, AsyncEngine)
-            else None
-        )
 
     @property
     def reader(self) -> AsyncEngine:
@@ -213,33 +190,20 @@ class SqlEventStore:
         return await self._write(fn, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        if isinstance(self._writer, AsyncEngine):
-            async with self._writer.begin() as conn:
-                return await conn.run_sync(fn, *args)
-        if self._checkpointer is not None:
-            self._checkpointer.start()
-        with self._writer.begin() as conn:
-            result = fn(conn, *args)
-        if self._checkpointer is not None and self._checkpointer.restart_wanted:
-            raw = self._writer.raw_connection()
-            try:
-                self._checkpointer.restart(raw.driver_connection)  # type: ignore[arg-type]
-            finally:
-                raw.close()
-        return result
+        assert isinstance(self._writer, AsyncEngine)
+        async with self._writer.begin() as conn:
+            return await conn.run_sync(fn, *args)
+
+    async def _append(
+        self, batches: Sequence[AppendBatch], now: float
+    ) -> tuple[set[str], Heads]:
+        """Returns the fenced-out ids and the new chain heads."""
+        return await self._write(_append, self.statements, batches, now, self._heads)
 
     async def append(self, batches: Sequence[AppendBatch]) -> set[str]:
         if not batches:
             return set()
-        now = time.time()
-        if self._autocommit is not None and statements.events_only(batches):
-            async with self._autocommit.connect() as conn:
-                fenced, heads = await conn.run_sync(_append_events, batches, now, self._heads)
-        elif self._autocommit is not None and statements.creates_only(batches):
-            async with self._autocommit.connect() as conn:
-                fenced, heads = await conn.run_sync(_append_creates, batches, now)
-        else:
-            fenced, heads = await self._write(_append, batches, now, self._heads)
+        fenced, heads = await self._append(batches, time.time())
         self._heads.update(heads)
         for b in batches:
             if b.final is not None or b.response_id in fenced:
@@ -264,7 +228,7 @@ class SqlEventStore:
         if not ids:
             return {}
         now = time.time()
-        return await self._write(statements.claim, ids, worker, now + lease_s, now)
+        return await self._write(self.statements.claim, ids, worker, now + lease_s, now)
 
     async def heartbeat(self, worker: str, ids: list[str], lease_s: float) -> dict[str, bool]:
         """Extend this worker's leases; returns {id: cancel requested} for those still held."""
@@ -362,12 +326,8 @@ class SqlEventStore:
             return [_record(row) for row in result]
 
     async def close(self) -> None:
-        if self._checkpointer is not None:
-            await self._checkpointer.stop()
-        if isinstance(self._writer, AsyncEngine):
-            await self._writer.dispose()
-        else:
-            self._writer.dispose()
+        assert isinstance(self._writer, AsyncEngine)
+        await self._writer.dispose()
         await self._reader.dispose()
 
 

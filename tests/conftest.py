@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from service.runtime import Stores, memory_stores, open_stores
-from storage.database import create_engines, sqlite_url
+from service.runtime import Stores, memory_stores, open_stores, sql_event_store
+from storage.database import sqlite_url
 from storage.migrate import upgrade
 from storage.sql_store import SqlEventStore
 from tests.support.postgres import PostgresServer, find_pg_bin
@@ -62,8 +62,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[SqlEventStore]:
-    writer, reader = create_engines(database_url)
-    event_store = SqlEventStore(writer, reader)
+    event_store = sql_event_store(database_url)
     yield event_store
     await event_store.close()
 

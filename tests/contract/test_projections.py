@@ -21,10 +21,9 @@ from domain.ports import (
     ToolCallRecord,
     ToolOutput,
 )
-from service.runtime import Stores
+from service.runtime import Stores, sql_event_store
 from storage.audit_store import SqlAuditStore
 from storage.conversation_store import SqlConversationStore
-from storage.database import create_engines
 from storage.memory_records import MemoryConversationStore
 from storage.memory_store import MemoryEventStore
 from storage.sql_store import SqlEventStore
@@ -85,8 +84,7 @@ async def test_events_are_hash_chained_across_flushes_and_restarts(
     await store.append([AppendBatch("resp_a", 0, -1, _events(0, 2), create=_new("resp_a"))])
     await store.append([AppendBatch("resp_a", 0, 2, _events(3, 5))])
     # A new process knows no chain head: it reads it back.
-    writer, reader = create_engines(database_url)
-    restarted = SqlEventStore(writer, reader)
+    restarted = sql_event_store(database_url)
     try:
         await restarted.append([AppendBatch("resp_a", 0, 5, _events(6, 7))])
     finally:
