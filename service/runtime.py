@@ -90,6 +90,11 @@ def memory_stores() -> Stores:
     )
 
 
+async def migrate(url: str) -> None:
+    """Bring the database at `url` to the current schema (`responsed migrate`)."""
+    await upgrade(url)
+
+
 def sql_event_store(url: str) -> SqlEventStore:
     """The event store of the database at `url`: SQLite's or PostgreSQL's adapter."""
     writer, reader = create_engines(url)
