@@ -10,7 +10,7 @@ from litestar.datastructures import State
 from api.auth import principal
 from api.routes import _int_param, _json, _runtime
 from domain.errors import InvalidRequest
-from storage.audit_store import ToolCallFilter
+from domain.ports import ToolCallFilter
 
 
 def _bool_param(value: str | None, name: str) -> bool | None:

@@ -9,10 +9,10 @@ from typing import IO
 
 import orjson
 
+from domain.ports import ToolCallFilter
 from service.audit import AuditService
+from service.runtime import Stores, with_stores
 from service.settings import Settings
-from storage.audit_store import SqlAuditStore, ToolCallFilter
-from storage.database import create_engines
 
 
 def add_commands(commands: argparse._SubParsersAction, add_flags) -> None:  # type: ignore[type-arg, no-untyped-def]
@@ -114,20 +114,16 @@ async def _verify(service: AuditService) -> int:
     return 1
 
 
-async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    writer, reader = create_engines(settings.resolved_database_url)
-    try:
-        service = AuditService(SqlAuditStore(reader))
-        if args.audit_command == "export":
-            return await _export(service, args)
-        return await _verify(service)
-    finally:
-        await reader.dispose()
-        if hasattr(writer, "sync_engine"):
-            await writer.dispose()  # type: ignore[union-attr]
-        else:
-            writer.dispose()
+async def _run(stores: Stores, args: argparse.Namespace) -> int:
+    service = AuditService(stores.audit)
+    if args.audit_command == "export":
+        return await _export(service, args)
+    return await _verify(service)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(_run(settings, args))
+    async def use(stores: Stores) -> int:
+        return await _run(stores, args)
+
+    # Only reads: an unmigrated SQLite file is left as it is.
+    return asyncio.run(with_stores(settings.resolved_database_url, use, migrate=False))

@@ -86,10 +86,10 @@ def _worker(settings: Settings) -> None:
 
 
 def _migrate(settings: Settings) -> None:
-    from storage.migrate import upgrade
+    from service.runtime import migrate
 
     url = settings.resolved_database_url
-    asyncio.run(upgrade(url))
+    asyncio.run(migrate(url))
     print(f"migrated {url.split('@')[-1]}")
 
 

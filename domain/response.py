@@ -9,6 +9,9 @@ from typing import Any
 from domain.request import CreateResponse
 
 Response = dict[str, Any]
+# The statuses of a response still being generated: the one definition the stores, the readers
+# and the workers share.
+RUNNING = ("queued", "in_progress")
 TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete"})
 _LIFECYCLE_EVENTS = frozenset({"response.created", "response.queued", "response.in_progress"})
 

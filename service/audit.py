@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from domain.errors import InvalidRequest
-from storage.audit_store import SqlAuditStore, ToolCallFilter
+from domain.ports import AuditStore, ToolCallFilter
 
 
 class AuditService:
-    def __init__(self, store: SqlAuditStore) -> None:
+    def __init__(self, store: AuditStore) -> None:
         self._store = store
 
     async def tool_calls(

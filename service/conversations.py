@@ -16,9 +16,8 @@ from domain.conversations import (
 )
 from domain.errors import InvalidRequest, NotFound
 from domain.inputs import Item
+from domain.ports import ConversationRecord, ConversationStore, EventStore
 from service.input_items import resolve_references
-from storage.conversation_store import ConversationRecord, SqlConversationStore
-from storage.sql_store import SqlEventStore
 
 
 def not_found(conversation_id: str, param: str = "conversation_id") -> NotFound:
@@ -40,7 +39,7 @@ def _page(data: list[bytes], has_more: bool) -> dict[str, Any]:
 
 
 class ConversationsService:
-    def __init__(self, store: SqlConversationStore, events: SqlEventStore) -> None:
+    def __init__(self, store: ConversationStore, events: EventStore) -> None:
         self._store = store
         self._events = events
 

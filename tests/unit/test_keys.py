@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from domain import keys
+from domain.keys import KeyRecord
 from service.auth import Authenticator
 from service.settings import Settings, is_loopback
-from storage.key_store import KeyRecord
 
 
 def test_a_new_key_parses_back_to_its_id_and_matches_only_its_digest():
