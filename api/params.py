@@ -9,6 +9,7 @@ A field read from a header instead says so with `Field(alias=..., json_schema_ex
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal, TypeVar
 
 import annotated_types
@@ -63,13 +64,21 @@ def location(model: type[QueryModel], name: str) -> str:
     return str(extra.get("in", "query")) if isinstance(extra, dict) else "query"
 
 
+@functools.cache
+def _keys(model: type[QueryModel]) -> tuple[tuple[str, bool], ...]:
+    """(the name a parameter is sent under, whether it is a header) for each field."""
+    return tuple(
+        (field.alias or name, location(model, name) == "header")
+        for name, field in model.model_fields.items()
+    )
+
+
 def parse_params(model: type[M], request: Request[Any, Any, Any]) -> M:
     """The model filled from the request's query string and headers, or an InvalidRequest."""
     raw: dict[str, str] = {}
-    for name, field in model.model_fields.items():
-        key = field.alias or name
-        source = request.headers if location(model, name) == "header" else request.query_params
-        values = source.getall(key, [])
+    query = request.query_params
+    for key, in_header in _keys(model):
+        values = (request.headers if in_header else query).getall(key, ())
         if len(values) > 1:
             raise InvalidRequest(
                 f"Invalid '{key}': expected a single value, but got {len(values)}.",
