@@ -12,10 +12,17 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
+from litestar import Litestar, Response, get, post
+from litestar.di import Provide
 from litestar.routes import HTTPRoute
+from pydantic import BaseModel, Field
 
 from api.app import create_app
+from api.body import Body, provide_body
 from api.errors import error_response
+from api.openapi import build_openapi, refusal, reply
+from api.params import Params, QueryModel, location, params_model, provide_params
+from api.schema import ItemPage
 from domain.builder import ResponseBuilder
 from domain.errors import ResponsedError
 from domain.events import EventType
@@ -29,6 +36,59 @@ SECURED = Settings(auth="required")
 OPEN = Settings()
 # What a handler may take besides its documented `params` and `payload`: Litestar's own.
 UNDOCUMENTED_ARGUMENTS = {"self", "request", "state", "params", "payload"}
+
+
+class ThingQuery(QueryModel):
+    kind: str | None = Field(None, description="Things of this kind only.")
+    limit: int = Field(20, ge=1, le=50)
+
+
+class NewThing(BaseModel):
+    name: str = Field(max_length=10)
+
+
+@get("/v1/things", responses={200: reply(ItemPage, "A page of things.")})
+async def list_things(params: Params[ThingQuery]) -> Response[bytes]:
+    raise NotImplementedError
+
+
+@post("/v1/things", status_code=200, responses={
+    200: reply(ItemPage, "The thing."), 409: refusal("It exists.")})
+async def add_thing(payload: Body[NewThing]) -> Response[bytes]:
+    raise NotImplementedError
+
+
+@get("/v1/undocumented")
+async def undocumented() -> Response[bytes]:
+    raise NotImplementedError
+
+
+def _app(*handlers: Any) -> Litestar:
+    return Litestar(list(handlers), openapi_config=None, dependencies={
+        "params": Provide(provide_params, sync_to_thread=False),
+        "payload": Provide(provide_body)})
+
+
+def test_a_new_endpoint_is_documented_from_its_types_alone():
+    document = build_openapi(_app(list_things, add_thing), SECURED)
+    listing, adding = (document["paths"]["/v1/things"][m] for m in ("get", "post"))
+    assert listing["parameters"] == [
+        {"name": "kind", "in": "query", "required": False,
+         "description": "Things of this kind only.",
+         "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}},
+        {"name": "limit", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 20}},
+    ]
+    assert set(listing["responses"]) == {"200", "400", "401"}
+    assert adding["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/NewThing"}
+    assert set(adding["responses"]) == {"200", "400", "401", "409", "413", "415"}
+    assert document["components"]["schemas"]["NewThing"]["properties"]["name"]["maxLength"] == 10
+
+
+def test_a_handler_that_does_not_declare_its_reply_stops_the_app():
+    with pytest.raises(TypeError, match="declare its reply"):
+        build_openapi(_app(undocumented), OPEN)
 
 
 def _document(settings: Settings) -> dict[str, Any]:
@@ -69,8 +129,6 @@ def test_every_route_and_every_parameter_it_reads_is_documented():
         # A parameter Litestar would read straight from the signature is not in the document.
         extra = set(handler.parsed_fn_signature.parameters) - UNDOCUMENTED_ARGUMENTS
         assert extra <= set(route.path_parameters), (method, path, extra)
-        from api.params import location, params_model
-
         model = params_model(handler)
         for name, field in (model.model_fields.items() if model else ()):
             assert (location(model, name), field.alias or name) in documented, (path, name)
