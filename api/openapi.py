@@ -15,6 +15,12 @@ How an endpoint gets into the document (nothing else to edit):
    beyond the derived ones: `responses={429: refusal("why", retry_after=True)}`.
 6. `opt={OPEN: True}` (api.auth) marks a route that needs no key: `security: []`, no 401.
 
+A handler that declares no reply stops the app from starting; tests/unit/test_openapi.py fails
+when a route, a parameter, an event type or a raised error code is missing from the document.
+WebSocket routes are not HTTP operations and stay out of the document. A new reply shape is a
+pydantic model in api.schema (a page: subclass `Page` with a typed `data`); a new event type is
+a member of domain.events.EventType; a new error code an entry of api.errors.ERROR_CODES.
+
 Derived without being written: 400 for an operation with parameters or a body, 401 when keys
 are required, 404 when the path names something, 413 and 415 with a body; event types from
 domain.events; error codes from api.errors.ERROR_CODES; the limits from the models' fields and
