@@ -33,6 +33,7 @@ from service.follow import follow
 from service.input_items import resolve_references, tool_outputs, unseal
 from service.jobs import read_log
 from service.limits import InflightLimiter, Slot, SubscriberLimit
+from service.pages import stored_page
 from service.runner import encode
 from service.sealing import Sealer
 from service.writer import EventWriter
@@ -297,16 +298,7 @@ class ResponsesService:
         data, has_more = await self._store.input_items(
             response_id, after=after, limit=limit, descending=order == "desc"
         )
-        items = [orjson.Fragment(d) for d in data]
-        first = orjson.loads(data[0])["id"] if data else None
-        last = orjson.loads(data[-1])["id"] if data else None
-        return {
-            "object": "list",
-            "data": items,
-            "first_id": first,
-            "last_id": last,
-            "has_more": has_more,
-        }
+        return stored_page(data, has_more)
 
     async def cancel(self, response_id: str, owner: str) -> bytes:
         """Cancel a background response; answers the Response once it has ended."""
