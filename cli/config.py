@@ -30,7 +30,9 @@ def effective(settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
-def add_command(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+def add_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     config = commands.add_parser(
         "config", help="print the settings in effect (secrets masked), or --markdown: the table "
         "of every setting")

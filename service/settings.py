@@ -11,7 +11,12 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from pydantic_settings.sources.utils import parse_env_vars
 
 from storage.database import normalise_url, sqlite_url
@@ -30,7 +35,7 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
-def _env(name: str) -> Any:
+def _env(name: str) -> AliasChoices:
     """A setting read from an environment variable without the RESPONSED_ prefix."""
     return AliasChoices(name)
 
@@ -133,9 +138,14 @@ class Settings(BaseSettings):
         "gunicorn: at 64 new streams a second it cost the API 5% of its CPU")
 
     @classmethod
-    def settings_customise_sources(  # type: ignore[no-untyped-def, override]
-        cls, settings_cls, init_settings, **_other_sources
-    ):
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)  # the environment is read by from_env() only
 
     @field_validator("log_level", mode="before")
@@ -203,7 +213,8 @@ def setting_fields() -> dict[str, FieldInfo]:
 
 
 class _Environment(EnvSettingsSource):
-    """pydantic-settings' environment source over a given mapping instead of os.environ."""
+    """pydantic-settings' environment source over a given mapping instead of os.environ (its
+    own .env source overrides _load_env_vars the same way)."""
 
     def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
         self._environ = environ
