@@ -175,12 +175,8 @@ class Settings(BaseSettings):
         return normalise_url(self.database_url) if self.database_url else sqlite_url(self.data_dir)
 
     @property
-    def audits_unstored(self) -> bool:  # the name the runtime reads
+    def audits_unstored(self) -> bool:  # the name service/runtime.py reads
         return self.audit_unstored
-
-    @property
-    def logs_access(self) -> bool:
-        return self.access_log
 
     @property
     def auth_required(self) -> bool:
