@@ -9,13 +9,14 @@ from typing import IO
 
 import orjson
 
+from cli.flags import add_setting_flags
 from domain.ports import ToolCallFilter
 from service.audit import AuditService
 from service.runtime import Stores, with_stores
 from service.settings import Settings
 
 
-def add_commands(commands: argparse._SubParsersAction, add_flags) -> None:  # type: ignore[type-arg, no-untyped-def]
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     audit = commands.add_parser("audit", help="the tool-call audit and the event hash chains")
     actions = audit.add_subparsers(dest="audit_command", required=True)
     export = actions.add_parser("export", help="write recorded tool calls as JSON lines")
@@ -37,7 +38,7 @@ def add_commands(commands: argparse._SubParsersAction, add_flags) -> None:  # ty
         "verify", help="check every response's event hash chain; exit 1 naming broken ones"
     )
     for parser in (export, verify):
-        add_flags(parser, ["data_dir", "database_url", "log_level"])
+        add_setting_flags(parser, "audit")
 
 
 class Progress:
