@@ -110,7 +110,7 @@ def _normalise_message(item: dict[str, Any], param: str) -> Item:
     content = item.get("content")
     if isinstance(content, str):
         part_type = "output_text" if role == "assistant" else "input_text"
-        parts = [{"type": part_type, "text": content}]
+        parts: list[dict[str, Any]] = [{"type": part_type, "text": content}]
         if role == "assistant":
             parts[0]["annotations"] = []
     elif isinstance(content, list):
@@ -225,7 +225,7 @@ def check_tool_outputs(items: list[Item], first_new: int) -> None:
             )
 
 
-def _text_of(parts: list[dict[str, Any]]) -> str:
+def _text_of(parts: list[Any]) -> str:
     texts = (
         part.get("text") or part.get("refusal")
         for part in parts
@@ -321,7 +321,8 @@ def to_chat_messages(instructions: str | None, items: list[Item]) -> list[dict[s
                 "tool_call_id": item.get("call_id"),
                 "content": _output_text(item.get("output")),
             }
-            holder = where.get(item.get("call_id"))  # type: ignore[arg-type]
+            call_id = item.get("call_id")
+            holder = where.get(call_id) if isinstance(call_id, str) else None
             if holder is None or holder == len(messages) - 1:
                 messages.append(message)
                 continue
