@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
@@ -38,7 +38,10 @@ ERROR_CODES = {
     "too_many_in_flight": "Too many of this tenant's responses are queued or running.",
     "too_many_subscribers": "Too many clients are streaming this response.",
 }
-ErrorCode = Literal[tuple(ERROR_CODES)]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    ErrorCode = str  # the Literal below is built from the table, which a type checker cannot read
+else:
+    ErrorCode = Literal[tuple(ERROR_CODES)]
 
 _TYPES = {
     401: "authentication_error",
@@ -69,14 +72,16 @@ def error_response(
     )
 
 
-def on_responsed_error(_: Request, exc: ResponsedError) -> Response[dict[str, object]]:
+def on_responsed_error(
+    _: Request[Any, Any, Any], exc: ResponsedError
+) -> Response[dict[str, object]]:
     return error_response(
         exc.status, exc.message, type_=exc.type, param=exc.param, code=exc.code,
         headers=exc.headers,
     )
 
 
-def on_http_exception(_: Request, exc: HTTPException) -> Response[dict[str, object]]:
+def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, object]]:
     status = exc.status_code
     if status == 413:
         message = "The request body is too large."
@@ -90,7 +95,7 @@ def on_http_exception(_: Request, exc: HTTPException) -> Response[dict[str, obje
     return error_response(status, message, code=code, headers=exc.headers)
 
 
-def on_unexpected(_: Request, exc: Exception) -> Response[dict[str, object]]:
+def on_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
     log.exception("unhandled error", exc_info=exc)
     # Retrying will not change the outcome of a bug: tell the SDK not to.
     return error_response(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
@@ -17,6 +18,7 @@ from api.openapi import refusal, reply
 from api.params import IN_HEADER, MAX_CURSOR, PageParams, Params, QueryModel
 from api.schema import DeletedResponse, Health, ItemPage, MetricsText, Readiness
 from api.schema import Response as ResponseObject
+from domain.ports import StoredEvent
 from domain.request import CreateResponse
 from service import metrics
 
@@ -38,7 +40,7 @@ class RetrieveParams(QueryModel):
     )
 
 
-def _event_stream(events) -> Stream:  # type: ignore[no-untyped-def]
+def _event_stream(events: AsyncIterator[list[StoredEvent] | None]) -> Stream:
     return Stream(sse.encode(events), media_type="text/event-stream", headers=sse.HEADERS)
 
 

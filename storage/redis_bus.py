@@ -15,6 +15,8 @@ import logging
 import os
 import random
 import struct
+from collections.abc import Callable
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -62,7 +64,7 @@ class RedisBus:
         self._queue_size = queue_size
         self._readers: dict[str, set[RedisSubscription]] = {}
         self._confirmed: dict[str, asyncio.Future[None]] = {}
-        self._cancel_handlers: list = []  # type: ignore[type-arg]
+        self._cancel_handlers: list[Callable[[str], object]] = []
         self._task: asyncio.Task[None] | None = None
         self._wanted = asyncio.Event()
         self._healthy = True
@@ -114,7 +116,7 @@ class RedisBus:
         except (RedisError, OSError) as error:
             log.warning("cancel signal failed: %s", error)
 
-    def on_cancel(self, handler) -> None:  # type: ignore[no-untyped-def]
+    def on_cancel(self, handler: Callable[[str], object]) -> None:
         """Call `handler(response_id)` for every cancel signal (workers use this)."""
         self._cancel_handlers.append(handler)
         self._start()
@@ -123,7 +125,7 @@ class RedisBus:
     # -- subscribing ----------------------------------------------------------------------------
     async def subscribe(self, response_id: str, *, bounded: bool = True) -> RedisSubscription:
         self._start()
-        subscription = RedisSubscription(self, response_id, self._queue_size if bounded else 0)  # type: ignore[arg-type]
+        subscription = RedisSubscription(self, response_id, self._queue_size if bounded else 0)
         readers = self._readers.setdefault(response_id, set())
         readers.add(subscription)
         channel = EVENTS_PREFIX + response_id
@@ -198,7 +200,7 @@ class RedisBus:
             if message is not None:
                 self._dispatch(message)
 
-    def _dispatch(self, message: dict) -> None:  # type: ignore[type-arg]
+    def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         channel = (
             message["channel"].decode()
@@ -245,6 +247,6 @@ class RedisBus:
                 await self._task
             self._task = None
         with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.aclose()
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
         with contextlib.suppress(RedisError, OSError):
             await self._redis.aclose()
