@@ -14,7 +14,7 @@ from api.http import json_reply, runtime
 from api.openapi import reply
 from api.params import Flag, Params, QueryModel, Text
 from api.schema import ToolCallPage
-from storage.audit_store import ToolCallFilter
+from domain.ports import ToolCallFilter
 
 
 def _finite(value: float | None) -> float | None:

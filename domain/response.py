@@ -10,7 +10,10 @@ from domain.events import LIFECYCLE_EVENTS, TERMINAL_EVENTS, EventType
 from domain.request import CreateResponse
 
 Response = dict[str, Any]
-__all__ = ["TERMINAL_EVENTS", "Response", "fold", "new_response", "usage"]
+# The statuses of a response still being generated: the one definition the stores, the readers
+# and the workers share.
+RUNNING = ("queued", "in_progress")
+__all__ = ["RUNNING", "TERMINAL_EVENTS", "Response", "fold", "new_response", "usage"]
 
 
 def _echo_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:

@@ -7,11 +7,11 @@ from typing import Any
 
 from domain.errors import InvalidRequest
 from domain.pages import list_page
-from storage.audit_store import SqlAuditStore, ToolCallFilter
+from domain.ports import AuditStore, ToolCallFilter
 
 
 class AuditService:
-    def __init__(self, store: SqlAuditStore) -> None:
+    def __init__(self, store: AuditStore) -> None:
         self._store = store
 
     async def tool_calls(

@@ -16,10 +16,9 @@ from domain.conversations import (
 )
 from domain.errors import InvalidRequest, NotFound
 from domain.inputs import Item
+from domain.ports import ConversationRecord, ConversationStore, EventStore
 from service.input_items import resolve_references
 from service.pages import stored_page
-from storage.conversation_store import ConversationRecord, SqlConversationStore
-from storage.sql_store import SqlEventStore
 
 
 def not_found(conversation_id: str, param: str = "conversation_id") -> NotFound:
@@ -31,7 +30,7 @@ def _pairs(items: list[Item]) -> list[tuple[str, bytes]]:
 
 
 class ConversationsService:
-    def __init__(self, store: SqlConversationStore, events: SqlEventStore) -> None:
+    def __init__(self, store: ConversationStore, events: EventStore) -> None:
         self._store = store
         self._events = events
 
