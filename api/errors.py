@@ -7,7 +7,8 @@ import logging
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
-from domain.errors import ResponsedError
+from domain.errors import ResponsedError, ServiceUnavailable
+from storage.outage import is_outage
 
 log = logging.getLogger("responsed.api")
 
@@ -61,7 +62,12 @@ def on_http_exception(_: Request, exc: HTTPException) -> Response[dict[str, obje
     return error_response(status, message, code=code, headers=exc.headers)
 
 
-def on_unexpected(_: Request, exc: Exception) -> Response[dict[str, object]]:
+def on_unexpected(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    if is_outage(exc):
+        # Not a bug: a dependency is away. A 503 with Retry-After, which the SDKs retry.
+        log.warning("%s %s: a dependency is unavailable: %s", request.method,
+                    request.url.path, exc.__class__.__name__)
+        return on_responsed_error(request, ServiceUnavailable())
     log.exception("unhandled error", exc_info=exc)
     # Retrying will not change the outcome of a bug: tell the SDK not to.
     return error_response(

@@ -11,7 +11,7 @@ from litestar.response import Stream
 
 from api import sse
 from api.auth import OPEN, principal
-from domain.errors import InvalidRequest, UnsupportedMediaType
+from domain.errors import InvalidRequest, ServiceUnavailable, UnsupportedMediaType
 from domain.limits import check_depth
 from service import metrics
 from service.runtime import Runtime
@@ -209,10 +209,13 @@ async def healthz(state: State) -> Response[bytes]:
 async def readyz(state: State) -> Response[bytes]:
     checks = await _runtime(state).ready()
     ready = all(checks.values())
-    return _json(
+    reply = _json(
         {"status": "ready" if ready else "unavailable", "dependencies": checks},
         status=200 if ready else 503,
     )
+    if not ready:
+        reply.headers["Retry-After"] = str(ServiceUnavailable.RETRY_AFTER_S)
+    return reply
 
 
 @get("/metrics", summary="Prometheus metrics", media_type="text/plain; version=0.0.4",

@@ -62,6 +62,19 @@ class TooManyRequests(ResponsedError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class ServiceUnavailable(ResponsedError):
+    """A dependency (the database, Redis) is away: the same request may succeed later."""
+
+    status = 503
+    type = "server_error"
+    RETRY_AFTER_S = 2
+
+    def __init__(self, message: str = "The service is temporarily unavailable: a storage "
+                 "dependency is not answering. Retry the request.") -> None:
+        super().__init__(message, code="service_unavailable")
+        self.headers = {"Retry-After": str(self.RETRY_AFTER_S)}
+
+
 class EngineError(Exception):
     """The inference engine failed; the response ends with response.failed."""
 

@@ -13,7 +13,7 @@ import orjson
 from domain import ids
 from domain.builder import ResponseBuilder
 from domain.engine import build_engine_request
-from domain.errors import InvalidRequest, NotFound
+from domain.errors import InvalidRequest, NotFound, ServiceUnavailable
 from domain.inputs import check_tool_outputs, normalise_input, to_chat_messages
 from domain.limits import RequestLimits, check_request
 from domain.ports import (
@@ -191,6 +191,13 @@ class ResponsesService:
                 self._writer.audit(response_id, tool_outputs=outputs)
             await self._writer.publish_only(response_id, first_events, False)
         await self._dispatcher.submit(job)
+        if store:
+            await self._writer.landed(response_id)
+            if self._writer.is_fenced(response_id):
+                # The store refused the new row (it is away): nothing of it exists to follow.
+                if subscription is not None:
+                    await subscription.close()
+                raise ServiceUnavailable()
         if subscription is None:
             # Answered at once (background): the id must already be readable when it arrives.
             await self._writer.flushed()
