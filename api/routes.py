@@ -121,7 +121,11 @@ class ResponsesController(Controller):
             ) from None
         check_depth(body)
         runtime = _runtime(state)
-        created = await runtime.responses.create(body, _owner(request))
+        key = request.headers.get("idempotency-key")
+        if key is not None and runtime.idempotency is not None:
+            created = await runtime.idempotency.create(body, _owner(request), key)
+        else:
+            created = await runtime.responses.create(body, _owner(request))
         if created.events is None:  # background without stream: answer at once
             return _json(created.response)
         if created.request.stream:

@@ -78,7 +78,7 @@ class ResponsesService:
         self._subscribers = subscribers or SubscriberLimit(0)
 
     # -- create ---------------------------------------------------------------------------------
-    async def create(self, body: Any, owner: str) -> Created:
+    async def create(self, body: Any, owner: str, *, response_id: str | None = None) -> Created:
         request = parse_create_request(body)
         check_request(request, self._limits)
         store = request.store is not False
@@ -103,7 +103,7 @@ class ResponsesService:
                 code="invalid_value",
             )
         new_items = await resolve_references(self._store, normalise_input(request.input), owner)
-        response_id = ids.new_id(ids.RESPONSE)
+        response_id = response_id or ids.new_id(ids.RESPONSE)
         slot = await self._inflight.acquire(owner)
         try:
             if conversation is not None:
@@ -272,6 +272,9 @@ class ResponsesService:
         if record is None or record.owner != owner:
             raise NotFound.response(response_id)
         return record
+
+    async def exists(self, response_id: str) -> bool:
+        return await self._store.get(response_id) is not None
 
     async def retrieve(self, response_id: str, owner: str) -> bytes:
         record = await self._record(response_id, owner)

@@ -14,6 +14,7 @@ from service.audit import AuditService
 from service.auth import Authenticator
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher, QueueDispatcher, process_name
+from service.idempotency import IdempotentCreates
 from service.limits import InflightLimiter, SubscriberLimit
 from service.recovery import fail_orphans
 from service.responses import ResponsesService
@@ -24,6 +25,7 @@ from service.writer import EventWriter
 from storage.audit_store import SqlAuditStore
 from storage.conversation_store import SqlConversationStore
 from storage.database import create_engines, is_sqlite
+from storage.idempotency_store import IdempotencyStore
 from storage.key_store import KeyStore
 from storage.memory_bus import MemoryBus
 from storage.migrate import upgrade
@@ -78,6 +80,7 @@ class Runtime:
     worker: WorkerService | None = None
     auth: Authenticator | None = None  # None: API keys are not required
     retention: Retention | None = None
+    idempotency: IdempotentCreates | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, worker: bool = False) -> Runtime:
@@ -156,9 +159,12 @@ class Runtime:
             batch=settings.purge_batch, interval_s=settings.purge_interval_s,
         )
         retention.start()
+        idempotency = IdempotentCreates(
+            responses, IdempotencyStore(store), ttl_s=settings.idempotency_ttl_s
+        )
         return cls(
             settings, role, store, bus, writer, engine, dispatcher, responses, conversations,
-            audit, jobs, service, auth, retention,
+            audit, jobs, service, auth, retention, idempotency,
         )
 
     @cached_property

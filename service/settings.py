@@ -209,6 +209,10 @@ class Settings:
                 "`responsed purge`)"})
     purge_batch: int = field(default=100, metadata={
         "env": "RESPONSED_PURGE_BATCH", "help": "responses deleted per purge transaction"})
+    # -- idempotent creates (service.idempotency)
+    idempotency_ttl_s: float = field(default=86400.0, metadata={
+        "env": "RESPONSED_IDEMPOTENCY_TTL_S",
+        "help": "how long an Idempotency-Key of a create is remembered (24 hours)"})
     log_level: str = field(
         default="info",
         metadata={"env": "RESPONSED_LOG_LEVEL", "help": "debug | info | warning | error"},
