@@ -496,6 +496,20 @@ def _conversation_paths() -> dict[str, Schema]:
     }
 
 
+def _with_unavailable(paths: dict[str, Schema]) -> dict[str, Schema]:
+    """Every /v1 operation may answer 503 while the database (or Redis) is away."""
+    for path, item in paths.items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in item.items():
+            if method in ("get", "post", "delete") and "503" not in operation["responses"]:
+                operation["responses"]["503"] = _error(
+                    "A storage dependency is unavailable; retry after Retry-After seconds.",
+                    _RETRY_AFTER,
+                )
+    return paths
+
+
 def _paths(settings: Settings) -> dict[str, Schema]:
     cursor = {"type": "integer", "minimum": -1, "maximum": 2**31 - 1}
     return {
@@ -506,6 +520,16 @@ def _paths(settings: Settings) -> dict[str, Schema]:
                 "summary": "Create a response",
                 "description": "`stream: true` answers text/event-stream; `background: true` "
                 "(without stream) answers at once with status `queued`.",
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": "A repeat with the same key and body answers the first "
+                        "request's response instead of generating again (see the README).",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                    }
+                ],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("CreateResponse")}},
@@ -513,6 +537,10 @@ def _paths(settings: Settings) -> dict[str, Schema]:
                 "responses": {
                     "200": _response_or_stream("The Response, or its events as they happen."),
                     "400": _error("Invalid request; `param` names the field."),
+                    "409": _error(
+                        "The first request with this Idempotency-Key is still being created.",
+                        _RETRY_AFTER,
+                    ),
                     "401": _UNAUTHORIZED,
                     "404": _error("No such conversation for this tenant (`conversation`)."),
                     "413": _error(f"Body over {settings.max_body_bytes} bytes."),
@@ -727,7 +755,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             'come as `{"error": {message, type, param, code}}`. Query parameters not listed '
             "here (such as `include[]`) are accepted and ignored.",
         },
-        "paths": _paths(settings),
+        "paths": _with_unavailable(_paths(settings)),
         "components": {"schemas": _schemas(settings)},
     }
     if settings.auth_required:
