@@ -27,7 +27,7 @@ def _bool_param(value: str | None, name: str) -> bool | None:
 
 
 def _time_param(value: str | None, name: str) -> float | None:
-    if value is None or value == "":
+    if value is None:
         return None
     try:
         return float(value)

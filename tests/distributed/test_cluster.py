@@ -382,3 +382,14 @@ def test_conversations_and_tool_calls_across_processes(cluster: Cluster):
                       params={"response_id": first.id}).json()
     assert [row["call_id"] for row in audit["data"]] == [call.call_id]
     assert audit["data"][0]["output"] == "sunny"
+
+
+def test_an_idempotency_key_holds_across_api_processes(cluster: Cluster):
+    import uuid
+
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    answers = []
+    for api in cluster.apis:
+        with OpenAI(base_url=api.base_url + "/v1", api_key="x", max_retries=0) as sdk:
+            answers.append(sdk.responses.create(model="m", input="one of", extra_headers=key))
+    assert answers[0].id == answers[1].id and answers[1].output_text == "one of"

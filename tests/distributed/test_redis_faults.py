@@ -8,6 +8,7 @@ Creates, resumes and full replays run while a chaos task kills every pub/sub cli
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 
@@ -19,7 +20,7 @@ from tests.distributed.conftest import start_cluster
 from tests.distributed.streams import check_contiguous, parse_frames
 from tests.support.redis_server import RedisServer
 
-RESPONSES = 48
+RESPONSES = int(os.environ.get("RESPONSED_FAULT_RESPONSES", "48"))  # more: a longer soak
 CONCURRENCY = 8
 
 

@@ -127,3 +127,20 @@ def test_keys_belong_to_a_tenant(tmp_path):  # type: ignore[no-untyped-def]
         assert answers[0].id != answers[1].id  # one key name, two tenants: two responses
     finally:
         own.stop()
+
+
+def test_concurrent_repeats_make_one_response(server):  # type: ignore[no-untyped-def]
+    import concurrent.futures
+
+    key = _key()
+    body = {"model": "m", "input": " ".join(f"c{i}" for i in range(80))}
+
+    def post() -> dict:  # type: ignore[type-arg]
+        reply = httpx.post(server.base_url + "/v1/responses", json=body, headers=key, timeout=60)
+        assert reply.status_code == 200, reply.text
+        return reply.json()  # type: ignore[no-any-return]
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: post(), range(4)))
+    assert len({a["id"] for a in answers}) == 1
+    assert all(a["status"] == "completed" for a in answers)
