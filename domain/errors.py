@@ -70,9 +70,21 @@ class ServiceUnavailable(ResponsedError):
     RETRY_AFTER_S = 2
 
     def __init__(self, message: str = "The service is temporarily unavailable: a storage "
-                 "dependency is not answering. Retry the request.") -> None:
-        super().__init__(message, code="service_unavailable")
+                 "dependency is not answering. Retry the request.", *,
+                 code: str | None = None) -> None:
+        super().__init__(message, code=code)
         self.headers = {"Retry-After": str(self.RETRY_AFTER_S)}
+
+
+class Conflict(ResponsedError):
+    """The same thing is being done by another request right now: retry shortly (the SDKs
+    retry a 409 by themselves)."""
+
+    status = 409
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message, param=param, code=code)
+        self.headers = {"Retry-After": "1"}
 
 
 class EngineError(Exception):

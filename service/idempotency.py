@@ -22,29 +22,22 @@ from typing import Any
 import orjson
 
 from domain import ids
-from domain.errors import InvalidRequest, ResponsedError
+from domain.errors import Conflict, InvalidRequest
+from domain.idempotency import IdempotencyKeys
 from domain.request import parse_create_request
 from service.responses import Created, ResponsesService
-from storage.idempotency_store import IdempotencyStore
 
 MAX_KEY_LENGTH = 255
 ABANDONED_S = 10.0  # a create stores its row within its commit retries (~2 s), or never
 _WAIT_FOR_FIRST_S = 5.0  # a repeat racing the first request waits this long for its row
 
 
-class KeyInUse(ResponsedError):
-    """The first request with this key is still being created: retry shortly (the SDKs retry
-    a 409 by themselves)."""
-
-    status = 409
-
-    def __init__(self) -> None:
-        super().__init__(
-            "A request with this Idempotency-Key is still being processed; retry shortly.",
-            param="Idempotency-Key",
-            code="idempotency_key_in_use",
-        )
-        self.headers = {"Retry-After": "1"}
+def _key_in_use() -> Conflict:
+    return Conflict(
+        "A request with this Idempotency-Key is still being processed; retry shortly.",
+        param="Idempotency-Key",
+        code="idempotency_key_in_use",
+    )
 
 
 def body_digest(body: Any) -> str:
@@ -64,7 +57,7 @@ def check_key(key: str) -> str:
 
 
 class IdempotentCreates:
-    def __init__(self, responses: ResponsesService, keys: IdempotencyStore, ttl_s: float):
+    def __init__(self, responses: ResponsesService, keys: IdempotencyKeys, ttl_s: float):
         self._responses = responses
         self._keys = keys
         self._ttl_s = ttl_s
@@ -95,7 +88,7 @@ class IdempotentCreates:
             if not await self._keys.take_over(
                 owner, key, record.response_id, response_id, time.time(), self._ttl_s
             ):
-                raise KeyInUse()  # another repeat took it over just now
+                raise _key_in_use()  # another repeat took it over just now
         try:
             return await self._responses.create(body, owner, response_id=response_id)
         except BaseException:
@@ -105,7 +98,7 @@ class IdempotentCreates:
 
     async def _appeared(self, response_id: str, created_at: float) -> bool:
         """Whether the first request's response exists; waits a little for one being made.
-        False: it was abandoned (the key may be taken over). Raises KeyInUse while it may still
+        False: it was abandoned (the key may be taken over). Raises a 409 while it may still
         appear."""
         deadline = time.monotonic() + _WAIT_FOR_FIRST_S
         while True:
@@ -114,7 +107,7 @@ class IdempotentCreates:
             if time.time() - created_at > ABANDONED_S:
                 return False
             if time.monotonic() > deadline:
-                raise KeyInUse()
+                raise _key_in_use()
             await asyncio.sleep(0.05)
 
     async def _stored(self, response_id: str) -> bool | None:

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from sqlalchemy import Connection, and_, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from domain.idempotency import KeyRecord
 from storage.sql_store import SqlEventStore
 from storage.tables import idempotency_keys as keys
-
-
-class KeyRecord(NamedTuple):
-    digest: str
-    response_id: str
-    created_at: float
-    inserted: bool  # True: this call made the row (the caller generates)
 
 
 def _claim(
