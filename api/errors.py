@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
-from domain.errors import ResponsedError
+from domain.errors import ResponsedError, ServiceUnavailable
+from service.runtime import is_outage
 
 log = logging.getLogger("responsed.api")
 
@@ -37,6 +38,9 @@ ERROR_CODES = {
     "invalid_api_key": "The API key is unknown or revoked.",
     "too_many_in_flight": "Too many of this tenant's responses are queued or running.",
     "too_many_subscribers": "Too many clients are streaming this response.",
+    "idempotency_key_reused": "The Idempotency-Key was used before with another body.",
+    "idempotency_key_in_use": "The first request with this Idempotency-Key is still running.",
+    "service_unavailable": "A storage dependency is away; retry after Retry-After seconds.",
 }
 if TYPE_CHECKING:
     ErrorCode = str  # the Literal below is built from the table, which a type checker cannot read
@@ -95,7 +99,12 @@ def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response
     return error_response(status, message, code=code, headers=exc.headers)
 
 
-def on_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
+def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
+    if is_outage(exc):
+        # Not a bug: a dependency is away. A 503 with Retry-After, which the SDKs retry.
+        log.warning("%s %s: a dependency is unavailable: %s", request.method,
+                    request.url.path, exc.__class__.__name__)
+        return on_responsed_error(request, ServiceUnavailable(code="service_unavailable"))
     log.exception("unhandled error", exc_info=exc)
     # Retrying will not change the outcome of a bug: tell the SDK not to.
     return error_response(

@@ -85,6 +85,8 @@ _DERIVED_ERRORS = {
     404: "Nothing of that id for this tenant (another tenant's ids answer the same).",
     413: "The body is over {max_body_bytes} bytes.",
     415: "The body was not sent as application/json.",
+    503: "A storage dependency (the database, Redis) is unavailable; retry after Retry-After "
+    "seconds.",
 }
 _RETRY_AFTER = {
     "Retry-After": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}
@@ -196,6 +198,8 @@ def _replies(op: _Operation, settings: Settings, models: _Models, *, has_input: 
         if applies:
             text = _DERIVED_ERRORS[status].format(max_body_bytes=settings.max_body_bytes)
             replies[str(status)] = _error(text)
+    if op.path.startswith("/v1/"):  # every use case needs the store (api.errors: outages)
+        replies["503"] = _error(_DERIVED_ERRORS[503], _RETRY_AFTER)
     for status, spec in sorted(declared.items()):
         headers = _RETRY_AFTER if isinstance(spec, Refusal) and spec.retry_after else None
         if spec.data_container is Error:

@@ -15,9 +15,10 @@ from api.auth import OPEN
 from api.body import Body
 from api.http import json_reply, owner, runtime
 from api.openapi import refusal, reply
-from api.params import IN_HEADER, MAX_CURSOR, PageParams, Params, QueryModel
+from api.params import IN_HEADER, MAX_CURSOR, Flag, PageParams, Params, QueryModel
 from api.schema import DeletedResponse, Health, ItemPage, MetricsText, Readiness
 from api.schema import Response as ResponseObject
+from domain.errors import ServiceUnavailable
 from domain.ports import StoredEvent
 from domain.request import CreateResponse
 from service import metrics
@@ -26,7 +27,7 @@ METRICS_TYPE = "text/plain; version=0.0.4"
 
 
 class RetrieveParams(QueryModel):
-    stream: bool = Field(False, description="true: answer with the events, as they happen.")
+    stream: Flag = Field(False, description="true: answer with the events, as they happen.")
     starting_after: int | None = Field(
         None, ge=-1, le=MAX_CURSOR, description="Replay the events after this sequence_number."
     )
@@ -37,6 +38,18 @@ class RetrieveParams(QueryModel):
         le=MAX_CURSOR,
         json_schema_extra=IN_HEADER,
         description="The SSE resume cursor; it wins over `starting_after`.",
+    )
+
+
+class CreateParams(QueryModel):
+    idempotency_key: str | None = Field(
+        None,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        json_schema_extra=IN_HEADER,
+        description="A repeat with the same key and body answers the first request's response "
+        "instead of generating again (service.idempotency).",
     )
 
 
@@ -65,14 +78,26 @@ class ResponsesController(Controller):
             200: reply(ResponseObject, "The Response, or its events as they happen.",
                        streams=True),
             404: refusal("No such conversation or previous response for this tenant."),
+            409: refusal("The first request with this Idempotency-Key is still being created.",
+                         retry_after=True),
             429: _TOO_MANY_RUNNING,
         },
     )
     async def create(
-        self, payload: Body[CreateResponse], request: Request[Any, Any, State], state: State
+        self,
+        payload: Body[CreateResponse],
+        params: Params[CreateParams],
+        request: Request[Any, Any, State],
+        state: State,
     ) -> Response[Any]:
-        responses = runtime(state).responses
-        created = await responses.create(payload.json, owner(request))
+        running = runtime(state)
+        responses = running.responses
+        if params.idempotency_key is not None and running.idempotency is not None:
+            created = await running.idempotency.create(
+                payload.json, owner(request), params.idempotency_key
+            )
+        else:
+            created = await responses.create(payload.json, owner(request))
         if created.events is None:  # background without stream: answer at once
             return json_reply(created.response)
         if created.request.stream:
@@ -198,10 +223,13 @@ async def healthz(state: State) -> Response[bytes]:
 async def readyz(state: State) -> Response[bytes]:
     checks = await runtime(state).ready()
     ready = all(checks.values())
-    return json_reply(
+    answer = json_reply(
         {"status": "ready" if ready else "unavailable", "dependencies": checks},
         status=200 if ready else 503,
     )
+    if not ready:
+        answer.headers["Retry-After"] = str(ServiceUnavailable.RETRY_AFTER_S)
+    return answer
 
 
 @get(

@@ -13,7 +13,7 @@ import orjson
 from domain import ids
 from domain.builder import ResponseBuilder
 from domain.engine import build_engine_request
-from domain.errors import InvalidRequest, NotFound
+from domain.errors import InvalidRequest, NotFound, ServiceUnavailable
 from domain.inputs import check_tool_outputs, normalise_input, to_chat_messages
 from domain.jobs import Job
 from domain.limits import RequestLimits, check_request
@@ -79,7 +79,7 @@ class ResponsesService:
         self._subscribers = subscribers or SubscriberLimit(0)
 
     # -- create ---------------------------------------------------------------------------------
-    async def create(self, body: Any, owner: str) -> Created:
+    async def create(self, body: Any, owner: str, *, response_id: str | None = None) -> Created:
         request = parse_create_request(body)
         check_request(request, self._limits)
         store = request.store is not False
@@ -104,7 +104,7 @@ class ResponsesService:
                 code="invalid_value",
             )
         new_items = await resolve_references(self._store, normalise_input(request.input), owner)
-        response_id = ids.new_id(ids.RESPONSE)
+        response_id = response_id or ids.new_id(ids.RESPONSE)
         slot = await self._inflight.acquire(owner)
         try:
             if conversation is not None:
@@ -192,6 +192,13 @@ class ResponsesService:
                 self._writer.audit(response_id, tool_outputs=outputs)
             await self._writer.publish_only(response_id, first_events, False)
         await self._dispatcher.submit(job)
+        if store:
+            await self._writer.landed(response_id)
+            if self._writer.is_fenced(response_id):
+                # The store refused the new row (it is away): nothing of it exists to follow.
+                if subscription is not None:
+                    await subscription.close()
+                raise ServiceUnavailable(code="service_unavailable")
         if subscription is None:
             # Answered at once (background): the id must already be readable when it arrives.
             await self._writer.flushed()
@@ -266,6 +273,9 @@ class ResponsesService:
         if record is None or record.owner != owner:
             raise NotFound.response(response_id)
         return record
+
+    async def exists(self, response_id: str) -> bool:
+        return await self._store.get(response_id) is not None
 
     async def retrieve(self, response_id: str, owner: str) -> bytes:
         record = await self._record(response_id, owner)

@@ -29,6 +29,7 @@ from service.audit import AuditService
 from service.auth import Authenticator
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher, LocalDispatcher, QueueDispatcher, process_name
+from service.idempotency import IdempotentCreates
 from service.jobs import fail_orphans
 from service.limits import InflightLimiter, SubscriberLimit
 from service.responses import ResponsesService
@@ -40,6 +41,7 @@ from service.writer import EventWriter
 from storage.audit_store import SqlAuditStore
 from storage.conversation_store import SqlConversationStore
 from storage.database import create_engines, is_sqlite
+from storage.idempotency_store import IdempotencyStore
 from storage.key_store import SqlKeyStore
 from storage.memory_bus import MemoryBus
 from storage.memory_records import (
@@ -50,6 +52,7 @@ from storage.memory_records import (
 )
 from storage.memory_store import MemoryDatabase, MemoryEventStore
 from storage.migrate import upgrade
+from storage.outage import is_outage as is_outage  # re-exported: api.errors asks the root
 from storage.postgres import PostgresEventStore
 from storage.redis_bus import RedisBus
 from storage.redis_jobs import RedisJobQueue
@@ -178,6 +181,7 @@ class Runtime:
     worker: WorkerService | None = None
     auth: Authenticator | None = None  # None: API keys are not required
     retention: Retention | None = None
+    idempotency: IdempotentCreates | None = None
 
     @classmethod
     async def start(
@@ -233,9 +237,14 @@ class Runtime:
                             "`responsed keys create --tenant NAME --name NAME`")
         retention = build_retention(settings, stores.retention)
         retention.start()
+        idempotency = None
+        if isinstance(store, SqlEventStore):  # keys are kept in the database, beside responses
+            idempotency = IdempotentCreates(
+                responses, IdempotencyStore(store), ttl_s=settings.idempotency_ttl_s
+            )
         return cls(
             settings, role, store, bus, writer, engine, dispatcher, responses, conversations,
-            audit, jobs, service, auth, retention,
+            audit, jobs, service, auth, retention, idempotency,
         )
 
     @cached_property

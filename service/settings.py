@@ -131,6 +131,10 @@ class Settings(BaseSettings):
         60.0, ge=0, description="how often serve and worker processes purge expired rows; "
         "0 = never (use `responsed purge`)")
     purge_batch: int = Field(100, ge=1, description="responses deleted per purge transaction")
+    # -- idempotent creates (service.idempotency)
+    idempotency_ttl_s: float = Field(
+        86400.0, gt=0, description="how long an Idempotency-Key of a create is remembered "
+        "(24 hours)")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="`debug`, `info`, `warning` or `error`")
     access_log: bool = Field(

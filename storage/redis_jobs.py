@@ -22,7 +22,7 @@ log = logging.getLogger("responsed.jobs")
 
 STREAM = "responsed:jobs"
 GROUP = "workers"
-_MAX_LEN = 100_000  # approximate trim: acknowledged history is not needed
+_MAX_LEN = 100_000  # a backstop: acknowledged entries are deleted as they are acknowledged
 
 
 class RedisJobQueue:
@@ -102,7 +102,12 @@ class RedisJobQueue:
         ]
 
     async def ack(self, *entry_ids: str) -> None:
-        await self._redis.xack(STREAM, GROUP, *entry_ids)
+        """Acknowledge finished entries and delete them: an acknowledged entry is never read
+        again, and deleting it keeps the stream's memory to the responses still running."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(STREAM, GROUP, *entry_ids)
+            pipe.xdel(STREAM, *entry_ids)
+            await pipe.execute()
 
     async def reclaim(self, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
         """Entries delivered to consumers silent for `min_idle_ms`, now ours."""

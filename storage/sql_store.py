@@ -159,6 +159,21 @@ def _stalled(conn: Connection, now: float, enqueue_grace: float, limit: int) -> 
     return ids
 
 
+def _expired_leases(conn: Connection, now: float, limit: int) -> tuple[list[str], float | None]:
+    """Running responses whose lease has run out, and when the next live lease runs out."""
+    held = and_(responses.c.status.in_(RUNNING), responses.c.lease_until.is_not(None))
+    expired = [
+        row[0]
+        for row in conn.execute(
+            select(responses.c.id).where(held, responses.c.lease_until < now).limit(limit)
+        )
+    ]
+    next_expiry = conn.execute(
+        select(func.min(responses.c.lease_until)).where(held, responses.c.lease_until >= now)
+    ).scalar()
+    return expired, next_expiry
+
+
 def _release(conn: Connection, worker: str) -> int:
     result = conn.execute(
         update(responses)
@@ -245,6 +260,11 @@ class SqlEventStore:
 
     async def stalled(self, enqueue_grace: float, limit: int = 100) -> list[str]:
         return await self._write(_stalled, time.time(), enqueue_grace, limit)
+
+    async def expired_leases(self, limit: int = 100) -> tuple[list[str], float | None]:
+        """(ids of running responses with a run-out lease, the next lease's end or None)."""
+        async with self._reader.connect() as conn:
+            return await conn.run_sync(_expired_leases, time.time(), limit)
 
     async def count_running(self, owner: str) -> int:
         query = (

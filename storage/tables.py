@@ -155,3 +155,17 @@ api_keys = Table(
     Column("revoked_at", Float, nullable=True),
 )
 Index("ix_api_keys_tenant", api_keys.c.tenant)
+
+# Idempotency keys of creates: a repeat with the same key (same tenant, same body) answers the
+# response the first request made. Rows expire (service.idempotency).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("owner", String, primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("digest", String(64), nullable=False),  # sha256 of the canonical request body
+    Column("response_id", String(80), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+Index("ix_idempotency_keys_expires", idempotency_keys.c.expires_at)
