@@ -26,6 +26,9 @@ def encode_job(job: Job) -> bytes | None:
             "engine_request": dataclasses.asdict(job.engine_request),
             "owner": job.owner,
             "seal_reasoning": job.seal_reasoning,
+            "compact": job.compact,
+            "then_request": dataclasses.asdict(job.then_request) if job.then_request else None,
+            "summary_at": job.summary_at,
         }
     )
     return payload if len(payload) <= MAX_PAYLOAD else None
@@ -44,4 +47,7 @@ def decode_job(response_id: str, payload: bytes, claim: Claim) -> Job | None:
         epoch=claim.epoch,
         owner=data["owner"],
         seal_reasoning=data["seal_reasoning"],
+        compact=data.get("compact", ""),
+        then_request=EngineRequest(**data["then_request"]) if data.get("then_request") else None,
+        summary_at=data.get("summary_at", 0),
     )

@@ -6,10 +6,9 @@ from __future__ import annotations
 import orjson
 
 from domain.builder import resume_builder
-from domain.engine import build_engine_request
-from domain.inputs import to_chat_messages
 from domain.ports import EventStore
 from domain.request import parse_create_request
+from service.compaction import plan
 from service.input_items import unseal
 from service.sealing import Sealer
 from worker.job import Job
@@ -42,9 +41,9 @@ async def load_job(
     engine_items = stored_items
     if sealer is not None:  # sealed reasoning was checked when the response was created
         engine_items = unseal(sealer, stored_items, record.owner, len(stored_items))
-    messages = to_chat_messages(request.instructions, engine_items)
     builder = resume_builder(events)
-    engine_request = build_engine_request(request, messages)
+    work = plan(request, engine_items)
+    engine_request = work.engine_request
     if builder.next_seq > 2:
         # Picked up midway (its worker died): continue the partial reply where possible.
         prefix = builder.continuable_text()
@@ -62,4 +61,7 @@ async def load_job(
         epoch=epoch,
         owner=record.owner,
         seal_reasoning="reasoning.encrypted_content" in (request.include or ()),
+        compact=work.compact,
+        then_request=work.then_request,
+        summary_at=work.summary_at,
     )

@@ -12,9 +12,11 @@ from domain.limits import RequestLimits
 from domain.ports import Bus, Engine
 from service.audit import AuditService
 from service.auth import Authenticator
+from service.compaction import CompactionService
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher, QueueDispatcher, process_name
 from service.limits import InflightLimiter, SubscriberLimit
+from service.models import ModelCatalog
 from service.recovery import fail_orphans
 from service.responses import ResponsesService
 from service.retention import Retention
@@ -78,6 +80,8 @@ class Runtime:
     worker: WorkerService | None = None
     auth: Authenticator | None = None  # None: API keys are not required
     retention: Retention | None = None
+    compaction: CompactionService | None = None  # POST /v1/responses/compact
+    models: ModelCatalog | None = None  # GET /v1/models
 
     @classmethod
     async def start(cls, settings: Settings, *, worker: bool = False) -> Runtime:
@@ -159,6 +163,13 @@ class Runtime:
         return cls(
             settings, role, store, bus, writer, engine, dispatcher, responses, conversations,
             audit, jobs, service, auth, retention,
+            CompactionService(store, engine, sealer, responses.history),
+            ModelCatalog(
+                parse_model_map(settings.engine_model_map),
+                settings.engine_urls if settings.engine == "openai" else [],
+                builtin=settings.engine == "builtin",
+                api_key=settings.engine_api_key,
+            ),
         )
 
     @cached_property
