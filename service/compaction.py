@@ -28,7 +28,7 @@ from domain.request import CreateResponse, _first_error
 from domain.response import usage
 from service.input_items import resolve_references, unseal
 from service.sealing import Sealer
-from worker.compaction import summarise
+from worker.compaction import COMPACTIONS, summarise
 
 
 class EngineUnavailable(ResponsedError):
@@ -148,6 +148,7 @@ class CompactionService:
                 f"The engine could not write the summary: {error.message}", code=error.code
             ) from None
         item = compaction_item(self._sealer.seal_summary(summary, owner))
+        COMPACTIONS["compact"].inc()
         return {
             "id": ids.new_id(ids.RESPONSE),
             "object": "response.compaction",

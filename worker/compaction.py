@@ -9,7 +9,19 @@ from domain.compaction import summary_message
 from domain.engine import EngineRequest, Finish, TextDelta
 from domain.errors import EngineError
 from domain.ports import Engine
+from service import metrics
 from worker.job import Job
+
+COMPACTIONS = {
+    kind: metrics.Counter(f"responsed_compactions_{kind}_total", help_)
+    for kind, help_ in (
+        ("compact", "Compactions asked with POST /v1/responses/compact."),
+        ("trigger", "Compactions asked by a compaction_trigger input item."),
+        ("auto", "Compactions made because an input passed its context_management threshold."),
+    )
+}
+for _counter in COMPACTIONS.values():
+    metrics.register(_counter)
 
 
 class SummarySealer(Protocol):
@@ -41,6 +53,7 @@ async def run_compaction(engine: Engine, sealer: SummarySealer | None, job: Job)
         raise EngineError("Compaction needs the server's encryption key, and none is set.")
     summary, finish = await summarise(engine, job.engine_request)
     job.builder.compaction(sealer.seal_summary(summary, job.owner))
+    COMPACTIONS[job.compact].inc()
     if job.compact == "auto" and job.then_request is not None:
         job.then_request.messages.insert(job.summary_at, summary_message(summary))
         job.engine_request = job.then_request
