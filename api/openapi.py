@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.openapi_surface import CONTEXT_MANAGEMENT, surface_paths, surface_schemas
 from domain.limits import MAX_JSON_DEPTH
 from domain.request import MAX_METADATA_KEY, MAX_METADATA_PAIRS, MAX_METADATA_VALUE
 from service.settings import Settings
@@ -45,6 +46,7 @@ STREAM_EVENT_TYPES = [
     "response.function_call_arguments.done",
     "response.reasoning_text.delta",
     "response.reasoning_text.done",
+    "response.compaction.compacting",
     "response.completed",
     "response.failed",
     "response.incomplete",
@@ -71,7 +73,9 @@ def _schemas(settings: Settings) -> dict[str, Schema]:
         "type": "object",
         "description": "An input item: a message (`role` user, system, developer or assistant; "
         "`content` a string or content parts), a function call or its output, a reasoning "
-        "item or an `item_reference`. Items of unknown types are ignored.",
+        "item, a `compaction` item (sealed summary), a final `compaction_trigger` (the "
+        "response is then one compaction item) or an `item_reference`. Items of unknown "
+        "types are ignored.",
         "additionalProperties": True,
     }
     return {
@@ -107,6 +111,7 @@ def _schemas(settings: Settings) -> dict[str, Schema]:
                         {"type": "array", "maxItems": settings.max_input_items, "items": item},
                     ]
                 },
+                "context_management": CONTEXT_MANAGEMENT,
                 "instructions": _STRING_OR_NULL,
                 "max_output_tokens": {
                     "type": ["integer", "null"],
@@ -623,6 +628,7 @@ def _paths(settings: Settings) -> dict[str, Schema]:
                 },
             },
         },
+        **surface_paths(),
         **_conversation_paths(),
         "/v1/audit/tool_calls": {
             "get": {
@@ -728,7 +734,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             "here (such as `include[]`) are accepted and ignored.",
         },
         "paths": _paths(settings),
-        "components": {"schemas": _schemas(settings)},
+        "components": {"schemas": {**_schemas(settings), **surface_schemas()}},
     }
     if settings.auth_required:
         document["components"]["securitySchemes"] = {
