@@ -141,3 +141,26 @@ async def test_the_builtin_engine_summarises_the_user_messages_deterministically
     text = "".join(c.text for c in chunks[:-1])
     assert text == "Summary: first | second"
     assert chunks[-1].reason == "stop" and chunks[-1].output_tokens == 4
+
+
+def test_a_compaction_job_crosses_the_queue_whole():
+    from domain.builder import ResponseBuilder
+    from domain.ports import Claim
+    from domain.response import new_response
+    from service.job_codec import decode_job, encode_job
+    from worker.job import Job
+
+    request = _request(context_management=[{"type": "compaction", "compact_threshold": 3}])
+    work = plan(request, _history())
+    builder = ResponseBuilder(new_response("resp_1", request, 0))
+    builder.start()
+    builder.drain()
+    job = Job("resp_1", builder, work.engine_request, owner="tenant", compact=work.compact,
+              then_request=work.then_request, summary_at=work.summary_at)
+    payload = encode_job(job)
+    assert payload is not None
+    carried = decode_job("resp_1", payload, Claim(3, False, builder.next_seq - 1))
+    assert carried is not None
+    assert (carried.compact, carried.summary_at) == ("auto", 1)
+    assert carried.engine_request.purpose == "summarise"
+    assert carried.then_request == work.then_request
