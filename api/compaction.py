@@ -4,32 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from litestar import Request, Response, post
 from litestar.datastructures import State
 
-from api.routes import _json, _json_body_type, _owner, _runtime
-from domain.errors import InvalidRequest
-from domain.limits import check_depth
+from api.body import Body
+from api.http import json_reply, owner, runtime
+from api.openapi import refusal, reply
+from api.surface_schema import CompactedResponse
+from service.compaction import CompactRequest
 
 
 @post(
     "/v1/responses/compact",
     status_code=200,
     tags=["responses"],
+    operation_id="compactResponse",
     summary="Compact a conversation",
-    description="Answers a `response.compaction` object: the input's user messages, then one "
-    "`compaction` item whose `encrypted_content` holds the engine's summary, sealed.",
+    description="The engine summarises the input (after `previous_response_id`'s history); the "
+    "summary comes back sealed in a `compaction` item, which a later create takes as input. "
+    "Nothing is stored. `prompt_cache_*`, `service_tier` and `image` have no effect.",
+    responses={
+        200: reply(CompactedResponse, "The input's user messages, then one compaction item."),
+        404: refusal("No such previous response or referenced item for this tenant."),
+        503: refusal("The engine could not write the summary.", retry_after=True),
+    },
 )
-async def compact(request: Request[Any, Any, State], state: State) -> Response[bytes]:
-    _json_body_type(request)
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        raise InvalidRequest(
-            "We could not parse the JSON body of your request.", code="invalid_json"
-        ) from None
-    check_depth(body)
-    compaction = _runtime(state).compaction
+async def compact(
+    payload: Body[CompactRequest], request: Request[Any, Any, State], state: State
+) -> Response[bytes]:
+    compaction = runtime(state).compaction
     assert compaction is not None
-    return _json(await compaction.compact(body, _owner(request)))
+    return json_reply(await compaction.compact(payload.json, owner(request)))

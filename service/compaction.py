@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -17,18 +17,67 @@ from domain.compaction import (
     compaction_threshold,
     estimate_tokens,
     kept_user_messages,
+    summary_message,
     summary_request,
     trigger_index,
 )
-from domain.engine import EngineRequest, build_engine_request
+from domain.engine import EngineRequest, Finish, TextDelta, build_engine_request
 from domain.errors import EngineError, InvalidRequest, ResponsedError
 from domain.inputs import Item, normalise_input, to_chat_messages
+from domain.jobs import Job
 from domain.ports import Engine, EventStore
 from domain.request import CreateResponse, _first_error
 from domain.response import usage
+from service import metrics
 from service.input_items import resolve_references, unseal
 from service.sealing import Sealer
-from worker.compaction import COMPACTIONS, summarise
+
+COMPACTIONS = {
+    kind: metrics.Counter(f"responsed_compactions_{kind}_total", help_)
+    for kind, help_ in (
+        ("compact", "Compactions asked with POST /v1/responses/compact."),
+        ("trigger", "Compactions asked by a compaction_trigger input item."),
+        ("auto", "Compactions made because an input passed its context_management threshold."),
+    )
+}
+for _counter in COMPACTIONS.values():
+    metrics.register(_counter)
+
+
+class SummarySealer(Protocol):
+    def seal_summary(self, summary: str, owner: str) -> str: ...
+
+
+async def summarise(engine: Engine, request: EngineRequest) -> tuple[str, Finish]:
+    """The engine's summary (its text; reasoning and tool calls are not part of it)."""
+    parts: list[str] = []
+    finish: Finish | None = None
+    async for chunk in engine.stream(request):
+        if type(chunk) is TextDelta:
+            parts.append(chunk.text)
+        elif type(chunk) is Finish:
+            finish = chunk
+            break
+    summary = "".join(parts).strip()
+    if finish is None:
+        raise EngineError("The engine stream ended without a finish reason.")
+    if not summary:
+        raise EngineError("The engine wrote an empty summary: nothing to compact into.")
+    return summary, finish
+
+
+async def run_compaction(engine: Engine, sealer: SummarySealer | None, job: Job) -> Finish:
+    """Writes the compaction item into the job's builder; for "auto" jobs, makes the job's
+    engine request the generation from the compacted input."""
+    if sealer is None:
+        raise EngineError("Compaction needs the server's encryption key, and none is set.")
+    summary, finish = await summarise(engine, job.engine_request)
+    job.builder.compaction(sealer.seal_summary(summary, job.owner))
+    COMPACTIONS[job.compact].inc()
+    if job.compact == "auto" and job.then_request is not None:
+        job.then_request.messages.insert(job.summary_at, summary_message(summary))
+        job.engine_request = job.then_request
+    return finish
 
 
 class EngineUnavailable(ResponsedError):
@@ -145,7 +194,7 @@ class CompactionService:
             )
         except EngineError as error:
             raise EngineUnavailable(
-                f"The engine could not write the summary: {error.message}", code=error.code
+                f"The engine could not write the summary: {error.message}", code="engine_error"
             ) from None
         item = compaction_item(self._sealer.seal_summary(summary, owner))
         COMPACTIONS["compact"].inc()

@@ -145,10 +145,10 @@ async def test_the_builtin_engine_summarises_the_user_messages_deterministically
 
 def test_a_compaction_job_crosses_the_queue_whole():
     from domain.builder import ResponseBuilder
+    from domain.jobs import Job
     from domain.ports import Claim
     from domain.response import new_response
-    from service.job_codec import decode_job, encode_job
-    from worker.job import Job
+    from service.jobs import decode_job, encode_job
 
     request = _request(context_management=[{"type": "compaction", "compact_threshold": 3}])
     work = plan(request, _history())
