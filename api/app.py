@@ -12,9 +12,11 @@ from litestar.exceptions import HTTPException
 from api.audit import list_tool_calls
 from api.auth import AuthMiddleware
 from api.body import provide_body
+from api.compaction import compact
 from api.conversations import ConversationsController
 from api.docs import assets, openapi_json, swagger
 from api.errors import on_http_exception, on_responsed_error, on_unexpected
+from api.models import list_models, retrieve_model
 from api.openapi import build_openapi
 from api.params import provide_params
 from api.routes import ResponsesController, healthz, prometheus_metrics, readyz
@@ -45,6 +47,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             ResponsesController,
+            compact,
+            list_models,
+            retrieve_model,
             ConversationsController,
             list_tool_calls,
             healthz,

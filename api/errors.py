@@ -24,7 +24,10 @@ ERROR_CODES = {
     "invalid_request": "The request cannot be carried out in this state.",
     "integer_above_max_value": "A number is above this deployment's limit.",
     "array_above_max_length": "An array has more entries than this deployment allows.",
-    "invalid_encrypted_content": "A reasoning item's encrypted_content was not made here.",
+    "invalid_encrypted_content": "A reasoning or compaction item's encrypted_content was not "
+    "made here, for this tenant.",
+    "engine_error": "The engine could not do its part (a compaction's summary); retry.",
+    "model_not_found": "The model is not one this server lists (GET /v1/models).",
     "previous_response_not_found": "`previous_response_id` names no response of this tenant.",
     "previous_response_in_progress": "The previous response has not ended yet.",
     "response_in_progress": "The response is still running.",

@@ -338,6 +338,24 @@ class ResponseBuilder:
         self.output.append(item)
         self._item = None
 
+    def compaction(self, encrypted_content: str) -> dict[str, Any]:
+        """One finished compaction item: added, compacting, done (its summary is written by
+        then, so the three go out together)."""
+        if self.finished:
+            raise BuilderClosed("the response already ended")
+        from domain.compaction import compaction_item  # local: it builds on domain.inputs
+
+        self._close_item("completed")
+        item = compaction_item(encrypted_content)
+        index = len(self.output)
+        self._emit({"type": EventType.OUTPUT_ITEM_ADDED, "output_index": index, "item": item})
+        self._emit(
+            {"type": EventType.COMPACTION_COMPACTING, "item_id": item["id"], "output_index": index}
+        )
+        self._emit({"type": EventType.OUTPUT_ITEM_DONE, "output_index": index, "item": item})
+        self.output.append(item)
+        return item
+
     # -- terminal -------------------------------------------------------------------------------
     def _terminal(self, kind: str, status: str, item_status: str, **fields: Any) -> None:
         if self.finished:

@@ -24,6 +24,7 @@ class EventType(StrEnum):
     FUNCTION_CALL_ARGUMENTS_DONE = "response.function_call_arguments.done"
     CUSTOM_TOOL_CALL_INPUT_DELTA = "response.custom_tool_call_input.delta"
     CUSTOM_TOOL_CALL_INPUT_DONE = "response.custom_tool_call_input.done"
+    COMPACTION_COMPACTING = "response.compaction.compacting"
     COMPLETED = "response.completed"
     FAILED = "response.failed"
     INCOMPLETE = "response.incomplete"

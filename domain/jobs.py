@@ -30,6 +30,12 @@ class Job:
     # handed over through the queue; the worker rebuilds it from the store.
     portable: bool = True
     on_done: Callable[[], None] | None = None  # called once when its run here has ended
+    # Compaction (domain.compaction): "trigger" runs engine_request as the summary and ends
+    # with the compaction item alone; "auto" then goes on with then_request, the summary
+    # message inserted at summary_at.
+    compact: str = ""
+    then_request: EngineRequest | None = None
+    summary_at: int = 0
 
 
 class Entry(NamedTuple):

@@ -98,6 +98,7 @@ class CreateResponse(BaseModel):
     max_tool_calls: int | None = Field(default=None, ge=1)
     previous_response_id: str | None = None
     conversation: str | dict[str, Any] | None = None
+    context_management: list[dict[str, Any]] | None = None  # checked by domain.compaction
 
     @field_validator("model", "previous_response_id", "user", "safety_identifier",
                      "prompt_cache_key")

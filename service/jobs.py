@@ -12,11 +12,11 @@ from typing import Any
 import orjson
 
 from domain.builder import ResponseBuilder, resume_builder
-from domain.engine import EngineRequest, build_engine_request
-from domain.inputs import to_chat_messages
+from domain.engine import EngineRequest
 from domain.jobs import Job
 from domain.ports import Claim, EventStore
 from domain.request import parse_create_request
+from service.compaction import plan
 from service.input_items import unseal
 from service.runner import encode, final_of, tool_call_records
 from service.sealing import Sealer
@@ -53,9 +53,9 @@ async def load_job(
     engine_items = stored_items
     if sealer is not None:  # sealed reasoning was checked when the response was created
         engine_items = unseal(sealer, stored_items, record.owner, len(stored_items))
-    messages = to_chat_messages(request.instructions, engine_items)
     builder = resume_builder(events)
-    engine_request = build_engine_request(request, messages)
+    work = plan(request, engine_items)
+    engine_request = work.engine_request
     if builder.next_seq > 2:
         # Picked up midway (its worker died): continue the partial reply where possible.
         prefix = builder.continuable_text()
@@ -73,6 +73,9 @@ async def load_job(
         epoch=epoch,
         owner=record.owner,
         seal_reasoning="reasoning.encrypted_content" in (request.include or ()),
+        compact=work.compact,
+        then_request=work.then_request,
+        summary_at=work.summary_at,
     )
 
 
@@ -91,6 +94,9 @@ def encode_job(job: Job) -> bytes | None:
             "engine_request": dataclasses.asdict(job.engine_request),
             "owner": job.owner,
             "seal_reasoning": job.seal_reasoning,
+            "compact": job.compact,
+            "then_request": dataclasses.asdict(job.then_request) if job.then_request else None,
+            "summary_at": job.summary_at,
         }
     )
     return payload if len(payload) <= MAX_PAYLOAD else None
@@ -109,6 +115,9 @@ def decode_job(response_id: str, payload: bytes, claim: Claim) -> Job | None:
         epoch=claim.epoch,
         owner=data["owner"],
         seal_reasoning=data["seal_reasoning"],
+        compact=data.get("compact", ""),
+        then_request=EngineRequest(**data["then_request"]) if data.get("then_request") else None,
+        summary_at=data.get("summary_at", 0),
     )
 
 

@@ -12,9 +12,8 @@ import orjson
 
 from domain import ids
 from domain.builder import ResponseBuilder
-from domain.engine import build_engine_request
 from domain.errors import InvalidRequest, NotFound, ServiceUnavailable
-from domain.inputs import check_tool_outputs, normalise_input, to_chat_messages
+from domain.inputs import check_tool_outputs, normalise_input
 from domain.jobs import Job
 from domain.limits import RequestLimits, check_request
 from domain.ports import (
@@ -27,6 +26,7 @@ from domain.ports import (
 )
 from domain.request import CreateResponse, parse_create_request
 from domain.response import RUNNING, TERMINAL_EVENTS, fold, new_response
+from service.compaction import check_trigger, plan
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher
 from service.follow import follow
@@ -104,6 +104,7 @@ class ResponsesService:
                 code="invalid_value",
             )
         new_items = await resolve_references(self._store, normalise_input(request.input), owner)
+        check_trigger(new_items)
         response_id = response_id or ids.new_id(ids.RESPONSE)
         slot = await self._inflight.acquire(owner)
         try:
@@ -146,15 +147,19 @@ class ResponsesService:
         builder.start()
         first_events = encode(builder.drain())
         snapshot = dict(response)  # what a background POST answers, before the worker moves on
+        work = plan(request, engine_items)  # compaction first, where the request asks for it
         job = Job(
             response_id,
             builder,
-            build_engine_request(request, to_chat_messages(request.instructions, engine_items)),
+            work.engine_request,
             persist=store,
             owner=owner,
             seal_reasoning="reasoning.encrypted_content" in (request.include or ()),
             portable=engine_items is items,
             on_done=slot.release,  # the run has ended: the tenant's slot is free again
+            compact=work.compact,
+            then_request=work.then_request,
+            summary_at=work.summary_at,
         )
         follows = bool(request.stream) or not request.background
         bus = self._bus if store else self._local_bus
@@ -206,6 +211,9 @@ class ResponsesService:
         if subscription is not None:
             events = self._follow(subscription, response_id, -1, store=store, replay_first=False)
         return Created(request, snapshot, events)
+
+    async def history(self, previous_id: str | None, owner: str) -> list[dict[str, Any]]:
+        return await self._history(previous_id, owner)
 
     async def _history(self, previous_id: str | None, owner: str) -> list[dict[str, Any]]:
         """previous_response_id: its resolved input and its output come before the new input."""

@@ -18,6 +18,7 @@ from domain.jobs import Job
 from domain.ports import Engine, Final, StoredEvent, ToolCallRecord
 from domain.response import usage
 from service import metrics
+from service.compaction import run_compaction
 from service.writer import EventWriter
 
 log = logging.getLogger("responsed.worker")
@@ -37,6 +38,8 @@ def encode(events: list[dict[str, Any]]) -> list[StoredEvent]:
 
 class ReasoningSealer(Protocol):
     def seal(self, item: dict[str, Any], owner: str) -> str: ...
+
+    def seal_summary(self, summary: str, owner: str) -> str: ...
 
 
 def tool_call_records(
@@ -143,6 +146,13 @@ class Runner:
         self._writer.forget(job.response_id)
 
     async def _generate(self, job: Job, builder: ResponseBuilder) -> None:
+        if job.compact:
+            summarised = await run_compaction(self._engine, self._sealer, job)
+            job.compact = ""  # done: a rebuilt job would not run it twice
+            if job.engine_request.purpose == "summarise":  # a trigger: the item is the output
+                builder.complete(usage(summarised.input_tokens, summarised.output_tokens))
+                return
+            await self._emit(job, builder, urgent=True)
         finish: Finish | None = None
         writer = self._writer
         handled = 0

@@ -27,11 +27,13 @@ from domain.ports import (
 )
 from service.audit import AuditService
 from service.auth import Authenticator
+from service.compaction import CompactionService
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher, LocalDispatcher, QueueDispatcher, process_name
 from service.idempotency import IdempotentCreates
 from service.jobs import fail_orphans
 from service.limits import InflightLimiter, SubscriberLimit
+from service.models import ModelCatalog
 from service.responses import ResponsesService
 from service.retention import Retention
 from service.runner import Runner
@@ -182,6 +184,8 @@ class Runtime:
     auth: Authenticator | None = None  # None: API keys are not required
     retention: Retention | None = None
     idempotency: IdempotentCreates | None = None
+    compaction: CompactionService | None = None  # POST /v1/responses/compact
+    models: ModelCatalog | None = None  # GET /v1/models
 
     @classmethod
     async def start(
@@ -245,6 +249,13 @@ class Runtime:
         return cls(
             settings, role, store, bus, writer, engine, dispatcher, responses, conversations,
             audit, jobs, service, auth, retention, idempotency,
+            CompactionService(store, engine, sealer, responses.history),
+            ModelCatalog(
+                parse_model_map(settings.engine_model_map),
+                settings.engine_urls if settings.engine == "openai" else [],
+                builtin=settings.engine == "builtin",
+                api_key=settings.engine_api_key,
+            ),
         )
 
     @cached_property
