@@ -176,10 +176,12 @@ def _replies(op: _Operation, settings: Settings, models: _Models, *, has_input: 
     handler = op.handler
     declared = dict(handler.responses or {})
     success = declared.pop(handler.status_code, None)
-    if not isinstance(success, Reply) or success.data_container is None:
+    model = success.data_container if isinstance(success, Reply) else None
+    if not (isinstance(success, Reply) and isinstance(model, type)
+            and issubclass(model, BaseModel)):
         raise TypeError(f"{op.method.upper()} {op.path}: declare its reply with "
                         f"responses={{{handler.status_code}: reply(Model, ...)}}")
-    content: Schema = {str(success.media_type): {"schema": models.ref(success.data_container)}}
+    content: Schema = {str(success.media_type): {"schema": models.ref(model)}}
     if success.streams:
         content["text/event-stream"] = {"schema": models.ref(ServerSentEvent)}
         models.ref(ResponseStreamEvent)  # the frames' `data`, referenced from ServerSentEvent

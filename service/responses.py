@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +89,7 @@ class ResponsesService:
                 param="background",
                 code="invalid_value",
             )
-        conversation = request.conversation
+        conversation = request.conversation_id
         if conversation is not None and request.previous_response_id is not None:
             raise InvalidRequest(
                 "Mutually exclusive parameters: ensure you are only providing one of: "
@@ -180,7 +180,7 @@ class ResponsesService:
                     orjson.dumps(body),
                     response["created_at"],
                     items,
-                    conversation_id=request.conversation,  # type: ignore[arg-type]
+                    conversation_id=request.conversation_id,
                     history_count=len(history) if request.conversation else 0,
                 ),
                 tool_outputs=outputs,
@@ -235,7 +235,7 @@ class ResponsesService:
         inputs, _ = await self._store.input_items(
             previous_id, after=None, limit=10_000, descending=False
         )
-        output = orjson.loads(record.snapshot)["output"]
+        output: list[dict[str, Any]] = orjson.loads(record.snapshot)["output"]
         return [orjson.loads(item) for item in inputs] + output
 
     async def _follow(
@@ -247,7 +247,7 @@ class ResponsesService:
         store: bool,
         replay_first: bool,
         reader: bool = False,  # counted in the per-response reader limit
-    ) -> AsyncIterator[list[StoredEvent] | None]:
+    ) -> AsyncGenerator[list[StoredEvent] | None, None]:
         if reader:
             self._subscribers.enter(response_id)
         try:

@@ -54,7 +54,7 @@ from storage.memory_records import (
 )
 from storage.memory_store import MemoryDatabase, MemoryEventStore
 from storage.migrate import upgrade
-from storage.outage import is_outage  # noqa: F401 - api.errors asks the root which errors are outages
+from storage.outage import is_outage as is_outage  # re-exported: api.errors asks the root
 from storage.postgres import PostgresEventStore
 from storage.redis_bus import RedisBus
 from storage.redis_jobs import RedisJobQueue

@@ -4,8 +4,9 @@ checkpointer keeps small."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -55,7 +56,7 @@ class SqliteEventStore(SqlEventStore):
 
     statements = SqliteStatements()
 
-    def __init__(self, writer: Engine, reader: AsyncEngine) -> None:  # type: ignore[override]
+    def __init__(self, writer: Engine, reader: AsyncEngine) -> None:
         super().__init__(writer, reader)
         self._sync_writer = writer
         self._checkpointer = SqliteCheckpointer(str(writer.url))
@@ -67,7 +68,8 @@ class SqliteEventStore(SqlEventStore):
         if self._checkpointer.restart_wanted:
             raw = self._sync_writer.raw_connection()
             try:
-                self._checkpointer.restart(raw.driver_connection)  # type: ignore[arg-type]
+                # SQLAlchemy types the driver's connection as Any DB-API one; this is pysqlite's.
+                self._checkpointer.restart(cast(sqlite3.Connection, raw.driver_connection))
             finally:
                 raw.close()
         return result
