@@ -15,18 +15,19 @@ from typing import IO, Any
 import httpx
 import orjson
 
+from domain.events import TERMINAL_EVENTS
 from service.settings import DEFAULT_PORT
 
-TERMINAL = {"response.completed", "response.failed", "response.incomplete",
-            "response.cancelled"}
+TERMINAL = frozenset(event.value for event in TERMINAL_EVENTS)
 _POLL_S = 1.0  # how often `tail --new` asks for new responses
+COMMANDS = ("tail", "show")
 
 
 class Unreadable(Exception):
     """The server refused or could not be reached: the message says why."""
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tail = commands.add_parser(
         "tail", help="follow a response live (text, tool calls, final status), or every new one")
     target = tail.add_mutually_exclusive_group(required=True)
@@ -206,7 +207,7 @@ async def _pages(client: httpx.AsyncClient, response_id: str) -> tuple[list[dict
 async def _show(args: argparse.Namespace, out: IO[str]) -> int:
     async with _client(args) as client:
         log, tenant = await _pages(client, args.response_id)
-        response = next((e["event"]["response"] for e in reversed(log)
+        response: dict[str, Any] = next((e["event"]["response"] for e in reversed(log)
                          if "response" in e["event"]), {})
         try:
             inputs = (await _get(client, f"/v1/responses/{args.response_id}/input_items",

@@ -11,9 +11,8 @@ import orjson
 
 from domain.errors import InvalidRequest, NotFound, ResponsedError
 from domain.keys import Principal
-from domain.ports import StoredEvent
+from domain.ports import InspectStore, ResponseFilter, StoredEvent
 from service.responses import ResponsesService
-from storage.inspect_store import ResponseFilter, SqlInspectStore
 
 _STATUSES = ("queued", "in_progress", "completed", "failed", "cancelled", "incomplete")
 
@@ -54,7 +53,7 @@ def check_filter(where: ResponseFilter) -> None:
 
 
 class InspectService:
-    def __init__(self, store: SqlInspectStore, responses: ResponsesService) -> None:
+    def __init__(self, store: InspectStore, responses: ResponsesService) -> None:
         self._store = store
         self._responses = responses
 
@@ -67,7 +66,7 @@ class InspectService:
         rows, more = await self._store.list_responses(
             where, after=after, limit=limit, descending=order == "desc"
         )
-        data = []
+        data: list[Any] = []
         for row in rows:
             if with_tenant:
                 # An admin's list says whose each response is (not part of the Response type).

@@ -3,7 +3,6 @@ checks of a chosen set, and per-minute activity. Same statements on SQLite and P
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -11,6 +10,7 @@ from sqlalchemy import Text, and_, case, cast, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from domain.ports import ListedResponse, LoggedEvent, ResponseFilter
 from storage.chain import first_break
 from storage.tables import response_events, response_input_items, responses, tool_calls
 
@@ -23,37 +23,9 @@ _LIVE_STATUS = case(
 )
 
 
-@dataclass(slots=True)
-class ResponseFilter:
-    owner: str | None = None  # None: every tenant (an admin key)
-    response_id: str | None = None
-    status: str | None = None
-    model: str | None = None
-    conversation_id: str | None = None
-    previous_response_id: str | None = None  # the responses that continue this one
-    since: float | None = None  # created_at >= since (Unix seconds)
-    until: float | None = None  # created_at < until
-    has_tool_calls: bool | None = None
-    text: str | None = None  # a substring of the input items or the output, any case
-
-
-@dataclass(slots=True)
-class ListedResponse:
-    id: str
-    owner: str
-    status: str
-    response: bytes  # the Response JSON: the final snapshot, or the log's first one if running
-
-
-@dataclass(slots=True)
-class LoggedEvent:
-    seq: int
-    type: str
-    data: bytes
-    created_at: float
-
-
 class SqlInspectStore:
+    """domain.ports.InspectStore on the SQL schema."""
+
     def __init__(self, reader: AsyncEngine) -> None:
         self._reader = reader
         self._postgres = reader.dialect.name == "postgresql"

@@ -6,8 +6,8 @@
 const KEY_SLOT = "responsed.inspector.key";
 const LIST_POLL_MS = 2000; // the list is live by polling; a response's log by its SSE stream
 const OVERVIEW_POLL_MS = 2000;
-const TERMINAL = new Set(["response.completed", "response.failed", "response.incomplete",
-  "response.cancelled"]);
+// A cancel ends with response.failed: there is no response.cancelled event.
+const TERMINAL = new Set(["response.completed", "response.failed", "response.incomplete"]);
 const STATUSES = ["queued", "in_progress", "completed", "failed", "cancelled", "incomplete"];
 
 let apiKey = sessionStorage.getItem(KEY_SLOT) || "";

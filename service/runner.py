@@ -14,11 +14,12 @@ import orjson
 from domain.builder import CALL_TYPES, ResponseBuilder
 from domain.engine import Finish, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
 from domain.errors import EngineError
+from domain.jobs import Job
 from domain.ports import Engine, Final, StoredEvent, ToolCallRecord
 from domain.response import usage
 from service import metrics
+from service.compaction import run_compaction
 from service.writer import EventWriter
-from worker.job import Job
 
 log = logging.getLogger("responsed.worker")
 
@@ -29,7 +30,7 @@ _QUANTUM = 8
 _new_event = tuple.__new__  # builds StoredEvent tuples without NamedTuple's Python-level __new__
 
 
-def encode(events: list[dict]) -> list[StoredEvent]:
+def encode(events: list[dict[str, Any]]) -> list[StoredEvent]:
     """Encode once, here; the bytes are stored and streamed verbatim from now on."""
     dumps = orjson.dumps
     return [_new_event(StoredEvent, (e["sequence_number"], e["type"], dumps(e))) for e in events]
@@ -37,6 +38,8 @@ def encode(events: list[dict]) -> list[StoredEvent]:
 
 class ReasoningSealer(Protocol):
     def seal(self, item: dict[str, Any], owner: str) -> str: ...
+
+    def seal_summary(self, summary: str, owner: str) -> str: ...
 
 
 def tool_call_records(
@@ -143,22 +146,29 @@ class Runner:
         self._writer.forget(job.response_id)
 
     async def _generate(self, job: Job, builder: ResponseBuilder) -> None:
+        if job.compact:
+            summarised = await run_compaction(self._engine, self._sealer, job)
+            job.compact = ""  # done: a rebuilt job would not run it twice
+            if job.engine_request.purpose == "summarise":  # a trigger: the item is the output
+                builder.complete(usage(summarised.input_tokens, summarised.output_tokens))
+                return
+            await self._emit(job, builder, urgent=True)
         finish: Finish | None = None
         writer = self._writer
         handled = 0
         started = time.monotonic()
         async for chunk in self._engine.stream(job.engine_request):
-            kind = type(chunk)
-            if kind is TextDelta:
-                builder.text(chunk.text)  # type: ignore[union-attr]
-            elif kind is ReasoningDelta:
-                builder.reasoning(chunk.text)  # type: ignore[union-attr]
-            elif kind is RefusalDelta:
-                builder.refusal(chunk.text)  # type: ignore[union-attr]
-            elif kind is ToolCallDelta:
-                builder.tool_call(chunk.index, chunk.call_id, chunk.name, chunk.arguments)  # type: ignore[union-attr]
-            elif kind is Finish:
-                finish = chunk  # type: ignore[assignment]
+            # Exact type tests (not isinstance): the cheapest dispatch, and mypy narrows on them.
+            if type(chunk) is TextDelta:
+                builder.text(chunk.text)
+            elif type(chunk) is ReasoningDelta:
+                builder.reasoning(chunk.text)
+            elif type(chunk) is RefusalDelta:
+                builder.refusal(chunk.text)
+            elif type(chunk) is ToolCallDelta:
+                builder.tool_call(chunk.index, chunk.call_id, chunk.name, chunk.arguments)
+            elif type(chunk) is Finish:
+                finish = chunk
                 break
             if handled == 0:
                 # The first delta decides the time to first token: the writer's urgent lane.
@@ -203,42 +213,3 @@ class Runner:
         self._writer.add(
             job.response_id, stored, epoch=job.epoch, final=final, tool_calls=calls, urgent=urgent
         )
-
-
-class LocalDispatcher:
-    """Embedded mode's job queue: runs jobs as tasks in this process, `concurrency` at a time."""
-
-    def __init__(self, runner: Runner, concurrency: int) -> None:
-        self._runner = runner
-        self._gate = asyncio.Semaphore(concurrency)
-        self._jobs: dict[str, tuple[Job, asyncio.Task[None]]] = {}
-
-    async def submit(self, job: Job) -> None:
-        task = asyncio.create_task(self._runner.run(job, self._gate), name=job.response_id)
-        self._jobs[job.response_id] = (job, task)
-        task.add_done_callback(lambda _: self._done(job))
-
-    def _done(self, job: Job) -> None:
-        self._jobs.pop(job.response_id, None)
-        if job.on_done is not None:
-            job.on_done()
-
-    async def cancel(self, response_id: str) -> bool:
-        """Cancel a run of this process on a client's request; False if it runs elsewhere."""
-        entry = self._jobs.get(response_id)
-        if entry is None:
-            return False
-        job, task = entry
-        job.cancelled = True
-        task.cancel()
-        return True
-
-    @property
-    def running(self) -> int:
-        return len(self._jobs)
-
-    async def close(self) -> None:
-        tasks = [task for _, task in self._jobs.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
