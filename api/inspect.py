@@ -139,7 +139,8 @@ async def response_events(
     "one), oldest first.",
     tags=["audit"],
     responses={200: reply(ChainVerification, "What was checked and what is broken."),
-               403: _OTHER_TENANT},
+               403: _OTHER_TENANT,
+               404: refusal("`response_id` names no response of this tenant.")},
 )
 async def verify_chains(
     params: Params[VerifyParams], request: Request[Any, Any, State], state: State
