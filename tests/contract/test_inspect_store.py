@@ -33,7 +33,7 @@ async def _add(stores: Stores, response_id: str, *, created_at: int, status: str
     if previous is not None:
         request["previous_response_id"] = previous
     running = status in ("queued", "in_progress")
-    create = NewResponse(response_id, owner, model, "in_progress" if running else "in_progress",
+    create = NewResponse(response_id, owner, model, "in_progress",
                          False, orjson.dumps(request), created_at,
                          [{"id": f"msg_{response_id}", "type": "message", "role": "user",
                            "content": [{"type": "input_text", "text": text}]}])
