@@ -14,6 +14,7 @@ from api.auth import AuthMiddleware
 from api.conversations import ConversationsController
 from api.docs import openapi_json, swagger
 from api.errors import on_http_exception, on_responsed_error, on_unexpected
+from api.input_tokens import count_input_tokens
 from api.openapi import build_openapi
 from api.routes import ResponsesController, healthz, prometheus_metrics, readyz
 from domain.errors import ResponsedError
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             ResponsesController,
+            count_input_tokens,
             ConversationsController,
             list_tool_calls,
             healthz,

@@ -29,6 +29,7 @@ from domain.response import TERMINAL_EVENTS, fold, new_response
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher
 from service.follow import follow
+from service.history import previous_response_items
 from service.input_items import resolve_references, tool_outputs, unseal
 from service.jobs import read_log
 from service.limits import InflightLimiter, Slot, SubscriberLimit
@@ -200,27 +201,7 @@ class ResponsesService:
         return Created(request, snapshot, events)
 
     async def _history(self, previous_id: str | None, owner: str) -> list[dict[str, Any]]:
-        """previous_response_id: its resolved input and its output come before the new input."""
-        if previous_id is None:
-            return []
-        record = await self._store.get(previous_id)
-        if record is None or record.owner != owner:
-            raise InvalidRequest(
-                f"Previous response with id '{previous_id}' not found.",
-                param="previous_response_id",
-                code="previous_response_not_found",
-            )
-        if record.snapshot is None:
-            raise InvalidRequest(
-                f"Previous response with id '{previous_id}' has not finished yet.",
-                param="previous_response_id",
-                code="previous_response_in_progress",
-            )
-        inputs, _ = await self._store.input_items(
-            previous_id, after=None, limit=10_000, descending=False
-        )
-        output = orjson.loads(record.snapshot)["output"]
-        return [orjson.loads(item) for item in inputs] + output
+        return await previous_response_items(self._store, previous_id, owner)
 
     async def _follow(
         self,

@@ -14,6 +14,7 @@ from service.audit import AuditService
 from service.auth import Authenticator
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher, QueueDispatcher, process_name
+from service.input_tokens import InputTokensService
 from service.limits import InflightLimiter, SubscriberLimit
 from service.recovery import fail_orphans
 from service.responses import ResponsesService
@@ -78,6 +79,7 @@ class Runtime:
     worker: WorkerService | None = None
     auth: Authenticator | None = None  # None: API keys are not required
     retention: Retention | None = None
+    input_tokens: InputTokensService | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, worker: bool = False) -> Runtime:
@@ -156,9 +158,16 @@ class Runtime:
             batch=settings.purge_batch, interval_s=settings.purge_interval_s,
         )
         retention.start()
+        input_tokens = InputTokensService(
+            store,
+            conversations,
+            engine,
+            sealer=sealer,
+            limits=RequestLimits(settings.max_input_items, settings.max_output_tokens_ceiling),
+        )
         return cls(
             settings, role, store, bus, writer, engine, dispatcher, responses, conversations,
-            audit, jobs, service, auth, retention,
+            audit, jobs, service, auth, retention, input_tokens,
         )
 
     @cached_property

@@ -44,6 +44,11 @@ def _text(content: Any) -> str:
     return ""
 
 
+def input_tokens(messages: list[dict[str, Any]]) -> int:
+    """The engine's own token count: one token a word of every message's text."""
+    return sum(len(_text(m.get("content")).split()) for m in messages)
+
+
 def _words(text: str) -> list[str]:
     words = text.split()
     return [words[0], *(" " + w for w in words[1:])] if words else []
@@ -58,7 +63,7 @@ class BuiltinEngine:
             (_text(m.get("content")) for m in reversed(request.messages) if m["role"] == "user"),
             "",
         )
-        input_tokens = sum(len(_text(m.get("content")).split()) for m in request.messages)
+        prompt_tokens = input_tokens(request.messages)
         if prompt.startswith("fail:"):
             raise EngineError(f"The built-in engine was asked to fail: {prompt[5:].strip()}")
         refuse = prompt.startswith("refuse:")
@@ -103,10 +108,13 @@ class BuiltinEngine:
             yield chunk
         yield Finish(
             "length" if budget < len(plan) else "tool_calls" if calls else "stop",
-            input_tokens=input_tokens,
+            input_tokens=prompt_tokens,
             output_tokens=emitted,
             reasoning_tokens=min(emitted, len(reasoning)),
         )
+
+    async def count_tokens(self, request: EngineRequest) -> int | None:
+        return input_tokens(request.messages)
 
     async def close(self) -> None:
         return None
