@@ -17,6 +17,7 @@ from api.errors import on_http_exception, on_responsed_error, on_unexpected
 from api.input_tokens import count_input_tokens
 from api.openapi import build_openapi
 from api.routes import ResponsesController, healthz, prometheus_metrics, readyz
+from api.websocket import responses_socket
 from domain.errors import ResponsedError
 from service import metrics
 from service.runtime import Runtime
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             ResponsesController,
             count_input_tokens,
+            responses_socket,
             ConversationsController,
             list_tool_calls,
             healthz,

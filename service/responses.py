@@ -46,6 +46,7 @@ class Created:
     request: CreateResponse
     response: dict[str, Any]
     events: AsyncIterator[list[StoredEvent] | None] | None  # set when the caller must follow
+    items: list[dict[str, Any]] | None = None  # the resolved input: history, then the new items
 
 
 class ResponsesService:
@@ -79,7 +80,11 @@ class ResponsesService:
         self._subscribers = subscribers or SubscriberLimit(0)
 
     # -- create ---------------------------------------------------------------------------------
-    async def create(self, body: Any, owner: str) -> Created:
+    async def create(
+        self, body: Any, owner: str, *, local_history: list[dict[str, Any]] | None = None
+    ) -> Created:
+        """`local_history`: what previous_response_id names when the caller holds it (a
+        WebSocket connection's last unstored response), instead of the store's."""
         request = parse_create_request(body)
         check_request(request, self._limits)
         store = request.store is not False
@@ -110,6 +115,8 @@ class ResponsesService:
             if conversation is not None:
                 assert self._conversations is not None
                 history = await self._conversations.begin(conversation, owner, response_id)
+            elif local_history is not None:
+                history = local_history
             else:
                 history = await self._history(request.previous_response_id, owner)
         except BaseException:
@@ -198,7 +205,7 @@ class ResponsesService:
         events = None
         if subscription is not None:
             events = self._follow(subscription, response_id, -1, store=store, replay_first=False)
-        return Created(request, snapshot, events)
+        return Created(request, snapshot, events, items)
 
     async def _history(self, previous_id: str | None, owner: str) -> list[dict[str, Any]]:
         return await previous_response_items(self._store, previous_id, owner)

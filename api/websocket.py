@@ -1,0 +1,144 @@
+"""WebSocket mode at /v1/responses: the endpoint `client.responses.connect()` opens.
+
+The key is checked at the handshake, as for HTTP: a refusal is an HTTP 401 in the error
+envelope, before any socket exists. A reconnecting client resumes a response with
+`?response_id=resp_…&starting_after=N` (the SDK's `on_reconnecting` can set both): it gets
+the events after N, then the connection carries on as any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+from api.auth import OPEN, authenticate
+from api.routes import _int_param, _runtime
+from domain.errors import InvalidRequest, ResponsedError, Unauthorized
+from service.socket_session import SocketSession, error_event, server_error_event
+
+log = logging.getLogger("responsed.api")
+
+_INBOX = 16  # messages read ahead of the one being answered; the reader waits beyond that
+_DENIAL = "websocket.http.response"  # the ASGI extension for refusing a handshake with HTTP
+
+
+@websocket("/v1/responses", opt={OPEN: True})  # the handler checks the key itself (see above)
+async def responses_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    runtime = _runtime(socket.app.state)
+    try:
+        principal = await authenticate(runtime, socket.scope["headers"])
+    except ResponsedError as error:
+        await _refuse(socket, error)
+        return
+    await socket.accept()
+    session = SocketSession(
+        runtime.responses, principal.tenant, max_message_bytes=runtime.settings.max_body_bytes
+    )
+    inbox: asyncio.Queue[str | bytes | None] = asyncio.Queue(_INBOX)
+    reader = asyncio.create_task(_read(socket, inbox))
+    writer = asyncio.create_task(_serve(socket, session, inbox))
+    try:
+        await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # A dropped socket stops following at once; generation goes on without it.
+        for task in (reader, writer):
+            task.cancel()
+        for task in (reader, writer):
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, OSError):
+                await task
+    if socket.connection_state != "disconnect":
+        with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
+            await socket.close()
+
+
+async def _read(socket: WebSocket[Any, Any, Any], inbox: asyncio.Queue[str | bytes | None]) -> None:
+    while True:
+        message = await socket.receive()
+        if message["type"] != "websocket.receive":
+            return  # websocket.disconnect
+        text = message.get("text")
+        await inbox.put(text if text is not None else message.get("bytes") or b"")
+
+
+async def _serve(
+    socket: WebSocket[Any, Any, Any],
+    session: SocketSession,
+    inbox: asyncio.Queue[str | bytes | None],
+) -> None:
+    resume = _resume_cursor(socket)
+    if isinstance(resume, ResponsedError):
+        await socket.send_data(error_event(resume).decode())
+    elif resume is not None:
+        await _send_all(socket, session.resume(*resume))
+    while True:
+        raw = await inbox.get()
+        if raw is None:
+            return
+        await _send_all(socket, session.handle(raw))
+
+
+async def _send_all(socket: WebSocket[Any, Any, Any], frames: AsyncIterator[bytes]) -> None:
+    async with contextlib.aclosing(frames):
+        try:
+            async for frame in frames:
+                await socket.send({"type": "websocket.send", "text": frame.decode()})
+        except (WebSocketDisconnect, OSError):
+            raise
+        except Exception:
+            log.exception("unhandled error on a WebSocket connection")
+            await socket.send({"type": "websocket.send", "text": server_error_event().decode()})
+
+
+def _resume_cursor(socket: WebSocket[Any, Any, Any]) -> tuple[str, int] | ResponsedError | None:
+    """`response_id` and `starting_after` (or `Last-Event-ID`) of a reconnecting socket."""
+    query = socket.query_params
+    try:
+        for name in ("response_id", "starting_after"):
+            if len(query.getall(name, [])) > 1:
+                raise InvalidRequest(
+                    f"Invalid '{name}': expected a single value.", param=name, code="invalid_value"
+                )
+        response_id = query.get("response_id")
+        header = socket.headers.get("last-event-id")
+        cursor = _int_param(
+            query.get("starting_after", header), "starting_after", minimum=-1, maximum=2**31 - 1
+        )
+        if response_id is None:
+            if cursor is not None:
+                raise InvalidRequest(
+                    "Missing required parameter: 'response_id' (the response to resume).",
+                    param="response_id",
+                    code="missing_required_parameter",
+                )
+            return None
+    except ResponsedError as error:
+        return error
+    return response_id, -1 if cursor is None else cursor
+
+
+async def _refuse(socket: WebSocket[Any, Any, Any], error: ResponsedError) -> None:
+    """Answer the handshake with the HTTP error, where the server can; otherwise accept, say
+    why in an error event and close with 1008 (policy violation: the SDK does not retry it)."""
+    body = orjson.dumps(
+        {"error": {"message": error.message, "type": error.type, "param": error.param,
+                   "code": error.code}}
+    )
+    if _DENIAL in (socket.scope.get("extensions") or {}):
+        await socket.receive()  # websocket.connect
+        headers = [(b"content-type", b"application/json")]
+        headers += [(k.lower().encode(), v.encode()) for k, v in (error.headers or {}).items()]
+        await socket.send(
+            {"type": "websocket.http.response.start", "status": error.status, "headers": headers}
+        )
+        await socket.send({"type": "websocket.http.response.body", "body": body})
+        return
+    await socket.accept()
+    await socket.send_data(error_event(error).decode())
+    await socket.close(code=1008 if isinstance(error, Unauthorized) else 1011)
