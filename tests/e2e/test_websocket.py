@@ -13,7 +13,9 @@ from openai.types.websocket_reconnection import ReconnectingEvent, ReconnectingO
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as raw_connect
 
-from tests.e2e.conftest import MAX_BODY
+from tests.conftest import BACKENDS
+from tests.e2e.conftest import MAX_BODY, backend_env
+from tests.support.keys import create_key
 from tests.support.protocol import TERMINAL, check_event_order
 from tests.support.server import ServerProcess
 from tests.support.tcp_proxy import TcpProxy
@@ -201,3 +203,58 @@ def test_a_bad_resume_is_an_error_event(server: ServerProcess, query, status, co
 def test_a_plain_get_is_not_an_upgrade(server: ServerProcess):
     with pytest.raises(InvalidStatus):  # sanity: the handshake itself is what is refused
         raw_connect(_ws_url(server).replace("/v1/responses", "/v1/nowhere"))
+
+
+# -- keys and tenants ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def secured(request: pytest.FixtureRequest, tmp_path_factory):  # type: ignore[no-untyped-def]
+    workdir = tmp_path_factory.mktemp("secured-ws")
+    env = backend_env(request.param, request, workdir)
+    keys = create_key(env, "a"), create_key(env, "b")
+    server = ServerProcess.start(workdir, "--auth", "required", "--builtin-rate", "400", env=env)
+    yield server, keys
+    server.stop()
+
+
+def _sdk(server: ServerProcess, key: str) -> OpenAI:
+    return OpenAI(base_url=server.base_url + "/v1", api_key=key, max_retries=0, timeout=30)
+
+
+@pytest.mark.parametrize("key", [None, "rsd_wrong"])
+def test_the_handshake_needs_a_valid_key(secured, key):  # type: ignore[no-untyped-def]
+    server, _ = secured
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with pytest.raises(InvalidStatus) as refused:
+        raw_connect(_ws_url(server), additional_headers=headers)
+    reply = refused.value.response
+    assert reply.status_code == 401
+    assert reply.headers["www-authenticate"] == "Bearer"
+    error = json.loads(reply.body)["error"]
+    assert error["code"] == ("invalid_api_key" if key else "missing_api_key")
+    assert set(error) == {"message", "type", "param", "code"}
+
+
+def test_a_tenant_reaches_only_its_own_responses(secured):  # type: ignore[no-untyped-def]
+    server, (key_a, key_b) = secured
+    with _sdk(server, key_a) as a, a.responses.connect() as connection:
+        connection.response.create(model="m", input="tenant a only")
+        events = _until_terminal(connection)
+    response_id = events[0]["response"]["id"]
+    assert events[-1]["type"] == "response.completed"
+
+    query = {"response_id": response_id, "starting_after": "2"}
+    with _sdk(server, key_b) as b:
+        with b.responses.connect(extra_query=query) as connection:
+            unknown = _error(connection.recv_bytes(), 404, None)
+            connection.response.create(model="m", input="x", previous_response_id=response_id)
+            _error(connection.recv_bytes(), 400, "previous_response_not_found")
+        # Exactly as an id that never existed.
+        never = {"response_id": "resp_" + response_id[5:][::-1], "starting_after": "2"}
+        with b.responses.connect(extra_query=never) as connection:
+            assert _error(connection.recv_bytes(), 404, None)["message"] == unknown[
+                "message"
+            ].replace(response_id, never["response_id"])
+    with _sdk(server, key_a) as a, a.responses.connect(extra_query=query) as connection:
+        assert _until_terminal(connection) == events[3:]
