@@ -717,6 +717,109 @@ def _paths(settings: Settings) -> dict[str, Schema]:
     }
 
 
+def _count_and_socket(document: dict[str, Any], settings: Settings) -> None:
+    """POST /v1/responses/input_tokens, and WebSocket mode on /v1/responses. OpenAPI has no
+    words for a WebSocket: its handshake, messages and events are in the document's
+    `x-websocket` (kept out of `paths`, where every key must be an HTTP method)."""
+    paths, schemas = document["paths"], document["components"]["schemas"]
+    count_request = {
+        **schemas["CreateResponse"],
+        "description": "The body of a create (`model` optional: the engine's default): the "
+        "same input, instructions, tools, previous_response_id or conversation.",
+    }
+    count_request.pop("required", None)
+    schemas["InputTokenCountRequest"] = count_request
+    schemas["InputTokenCount"] = {
+        "type": "object",
+        "required": ["object", "input_tokens"],
+        "additionalProperties": False,
+        "properties": {
+            "object": {"const": "response.input_tokens"},
+            "input_tokens": {"type": "integer", "minimum": 0},
+        },
+    }
+    schemas["WebSocketClientEvent"] = {
+        "type": "object",
+        "required": ["type"],
+        "additionalProperties": True,
+        "description": "`response.create` (the create body's fields, plus an optional "
+        "`stream_id` echoed on its events; `stream` is implicit, `background` and "
+        "`generate: false` are refused) or `response.processed` (an acknowledgement).",
+        "properties": {
+            "type": {"enum": ["response.create", "response.processed"]},
+            "stream_id": {"type": "string"},
+        },
+    }
+    schemas["WebSocketErrorEvent"] = {
+        "type": "object",
+        "required": ["type", "status", "error"],
+        "properties": {
+            "type": {"const": "error"},
+            "status": {"type": "integer", "description": "The HTTP status it would have had."},
+            "error": {
+                "type": "object",
+                "required": ["message", "type", "param", "code"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                    "param": _STRING_OR_NULL,
+                    "code": _STRING_OR_NULL,
+                    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            },
+        },
+    }
+    paths["/v1/responses/input_tokens"] = {
+        "post": {
+            "operationId": "countInputTokens",
+            "tags": ["responses"],
+            "summary": "Count a create request's input tokens",
+            "description": "Counted by the engine's own tokenizer where it offers one (vLLM's "
+            "and SGLang's `/tokenize`; the built-in engine's count), else estimated: the "
+            "`x-token-count-source` header says which (`engine` or `estimate`).",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("InputTokenCountRequest")}},
+            },
+            "responses": {
+                "200": {
+                    "description": "The count.",
+                    "headers": {
+                        "x-token-count-source": {
+                            "required": True,
+                            "schema": {"enum": ["engine", "estimate"]},
+                        }
+                    },
+                    "content": {"application/json": {"schema": _ref("InputTokenCount")}},
+                },
+                "400": _error("Invalid request; `param` names the field."),
+                "401": _UNAUTHORIZED,
+                "404": _error("No such conversation for this tenant (`conversation`)."),
+                "413": _error(f"Body over {settings.max_body_bytes} bytes."),
+                "415": _error("Body not sent as application/json."),
+            },
+        }
+    }
+    paths["/v1/responses"]["post"]["description"] += (
+        " The same path serves WebSocket mode (`client.responses.connect()`): see `x-websocket`."
+    )
+    document["x-websocket"] = {
+        "path": "/v1/responses",
+        "summary": "WebSocket mode: `client.responses.connect()`",
+        "handshake": "GET /v1/responses with `Upgrade: websocket` and the same bearer key as "
+        "HTTP; a missing or wrong key is refused with HTTP 401 in the error envelope.",
+        "query": {
+            "response_id": "Resume this response on the new socket (with `starting_after`).",
+            "starting_after": "The last sequence number the client holds (-1 for all).",
+        },
+        "clientMessages": _ref("WebSocketClientEvent"),
+        "serverMessages": {"oneOf": [_ref("ResponseStreamEvent"), _ref("WebSocketErrorEvent")]},
+        "description": "Each `response.create` is answered with its events exactly as SSE "
+        "carries them (same JSON, same sequence numbers); responses on one connection run "
+        f"in turn. Messages over {settings.max_body_bytes} bytes are refused.",
+    }
+
+
 def build_openapi(settings: Settings) -> dict[str, Any]:
     document: dict[str, Any] = {
         "openapi": "3.1.0",
@@ -730,6 +833,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
         "paths": _paths(settings),
         "components": {"schemas": _schemas(settings)},
     }
+    _count_and_socket(document, settings)
     if settings.auth_required:
         document["components"]["securitySchemes"] = {
             "bearer": {
