@@ -21,6 +21,7 @@ from litestar.exceptions import WebSocketDisconnect
 from api.auth import OPEN, authenticate
 from api.routes import _int_param, _runtime
 from domain.errors import InvalidRequest, ResponsedError, Unauthorized
+from domain.limits import RequestLimits
 from service.socket_session import SocketSession, error_event, server_error_event
 
 log = logging.getLogger("responsed.api")
@@ -38,8 +39,13 @@ async def responses_socket(socket: WebSocket[Any, Any, Any]) -> None:
         await _refuse(socket, error)
         return
     await socket.accept()
+    settings = runtime.settings
     session = SocketSession(
-        runtime.responses, principal.tenant, max_message_bytes=runtime.settings.max_body_bytes
+        runtime.responses,
+        runtime.store,
+        principal.tenant,
+        max_message_bytes=settings.max_body_bytes,
+        limits=RequestLimits(settings.max_input_items, settings.max_output_tokens_ceiling),
     )
     inbox: asyncio.Queue[str | bytes | None] = asyncio.Queue(_INBOX)
     reader = asyncio.create_task(_read(socket, inbox))

@@ -6,8 +6,9 @@ and their events never interleave. Every event goes out exactly as the log holds
 event in the shape the SDK and Codex read (`{"type": "error", "status", "error": {...}}`), and
 the connection stays open for the next message.
 
-`previous_response_id` naming the connection's last response with `store: false` is answered
-from the connection's memory (nothing of it was stored), as OpenAI's WebSocket mode does.
+`previous_response_id` naming the connection's last response with `store: false` (or its last
+`generate: false` warm-up) is answered from the connection's memory (nothing of it was stored),
+as OpenAI's WebSocket mode does.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from typing import Any
 import orjson
 
 from domain.errors import InvalidRequest, PayloadTooLarge, ResponsedError
-from domain.limits import check_depth
+from domain.limits import RequestLimits, check_depth
+from domain.ports import EventStore
 from domain.response import TERMINAL_EVENTS
+from service.history import previous_response_items
 from service.responses import ResponsesService
+from service.warmup import warm_up
 
 CREATE = "response.create"
 PROCESSED = "response.processed"  # Codex's acknowledgement of a finished response
@@ -55,7 +59,7 @@ def server_error_event() -> bytes:
 
 @dataclass(slots=True)
 class _Unstored:
-    """The connection's last `store: false` response: what a follow-up's history is."""
+    """The connection's last unstored response or warm-up: what a follow-up's history is."""
 
     response_id: str
     items: list[dict[str, Any]]  # its input (history included), then its output
@@ -68,10 +72,20 @@ def _with_stream_id(data: bytes, stream_id: str | None) -> bytes:
 
 
 class SocketSession:
-    def __init__(self, responses: ResponsesService, owner: str, *, max_message_bytes: int) -> None:
+    def __init__(
+        self,
+        responses: ResponsesService,
+        store: EventStore,
+        owner: str,
+        *,
+        max_message_bytes: int,
+        limits: RequestLimits | None = None,
+    ) -> None:
         self._responses = responses
+        self._store = store
         self._owner = owner
         self._max_message_bytes = max_message_bytes
+        self._limits = limits or RequestLimits()
         self._unstored: _Unstored | None = None
 
     async def resume(self, response_id: str, cursor: int) -> AsyncIterator[bytes]:
@@ -149,17 +163,27 @@ class SocketSession:
                 param="background",
                 code="unsupported_parameter",
             )
-        if body.get("generate") is False:
+        generate = body.pop("generate", True)
+        if not isinstance(generate, bool):
             raise InvalidRequest(
-                "'generate: false' (warm-up) is not supported by this server: send the "
-                "request when it should generate.",
+                "Invalid type for 'generate': expected a boolean.",
                 param="generate",
-                code="unsupported_parameter",
+                code="invalid_type",
             )
         body["stream"] = True  # implicit over a socket
         previous = body.get("previous_response_id")
         local = self._unstored
         history = local.items if local is not None and previous == local.response_id else None
+        if not generate:
+            if history is None and isinstance(previous, str):
+                history = await previous_response_items(self._store, previous, self._owner)
+            frames, response_id, items = await warm_up(
+                self._store, body, self._owner, history or [], self._limits
+            )
+            for frame in frames:
+                yield _with_stream_id(frame, stream_id)
+            self._unstored = _Unstored(response_id, items)
+            return
         created = await self._responses.create(body, self._owner, local_history=history)
         assert created.events is not None  # streamed: never a background answer
         unstored = created.request.store is False

@@ -89,6 +89,23 @@ def test_an_unstored_response_chains_from_the_connections_memory(client: OpenAI)
         client.responses.create(model="m", input="x", previous_response_id=first_id)
 
 
+def test_a_warm_up_prepares_a_chain_without_generating(client: OpenAI):
+    with client.responses.connect() as connection:
+        connection.response.create(model="m", input="prepare these four words", generate=False,
+                                   instructions="be terse")
+        warm = _until_terminal(connection)
+        connection.response.create(model="m", input="go now",
+                                   previous_response_id=warm[0]["response"]["id"])
+        real = _until_terminal(connection)
+    assert [e["type"] for e in warm] == [
+        "response.created", "response.in_progress", "response.completed"
+    ]
+    assert warm[-1]["response"]["output"] == []
+    assert warm[-1]["response"]["usage"]["input_tokens"] == 0  # the engine saw nothing
+    assert _text(real) == "go now"
+    assert real[-1]["response"]["usage"]["input_tokens"] == 4 + 2  # the warm-up's input, then
+
+
 def test_a_dropped_socket_resumes_through_the_sdks_reconnection(client: OpenAI, server):  # type: ignore[no-untyped-def]
     seen: list[dict[str, Any]] = []
     reconnects: list[tuple[ReconnectingEvent, int]] = []
@@ -158,6 +175,7 @@ BAD_MESSAGES = [
     ('{"type": "response.create", "model": "m", "background": true}', 400,
      "unsupported_parameter"),
     ('{"type": "response.create", "model": "m", "stream_id": 5}', 400, "invalid_type"),
+    ('{"type": "response.create", "model": "m", "generate": "no"}', 400, "invalid_type"),
     ('{"type": "response.steer", "previous_response_id": "resp_x", "input": []}', 400,
      "unsupported_event_type"),
     ('{"type": "response.create", "model": "m", "previous_response_id": "resp_nope"}', 400,
