@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from openai import OpenAI
 from openai.types.websocket_reconnection import ReconnectingEvent, ReconnectingOverrides
@@ -268,6 +269,10 @@ def test_a_tenant_reaches_only_its_own_responses(secured):  # type: ignore[no-un
             unknown = _error(connection.recv_bytes(), 404, None)
             connection.response.create(model="m", input="x", previous_response_id=response_id)
             _error(connection.recv_bytes(), 400, "previous_response_not_found")
+        # Counting tokens of another tenant's history is refused the same way.
+        with pytest.raises(openai.BadRequestError) as refused:
+            b.responses.input_tokens.count(input="x", previous_response_id=response_id)
+        assert refused.value.code == "previous_response_not_found"
         # Exactly as an id that never existed.
         never = {"response_id": "resp_" + response_id[5:][::-1], "starting_after": "2"}
         with b.responses.connect(extra_query=never) as connection:
