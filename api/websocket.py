@@ -19,7 +19,8 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from api.auth import OPEN, authenticate
-from api.routes import _int_param, _runtime
+from api.http import runtime as _runtime
+from api.params import MAX_CURSOR
 from domain.errors import InvalidRequest, ResponsedError, Unauthorized
 from domain.limits import RequestLimits
 from service.socket_session import SocketSession, error_event, server_error_event
@@ -113,9 +114,7 @@ def _resume_cursor(socket: WebSocket[Any, Any, Any]) -> tuple[str, int] | Respon
                 )
         response_id = query.get("response_id")
         header = socket.headers.get("last-event-id")
-        cursor = _int_param(
-            query.get("starting_after", header), "starting_after", minimum=-1, maximum=2**31 - 1
-        )
+        cursor = _cursor(query.get("starting_after", header))
         if response_id is None:
             if cursor is not None:
                 raise InvalidRequest(
@@ -127,6 +126,26 @@ def _resume_cursor(socket: WebSocket[Any, Any, Any]) -> tuple[str, int] | Respon
     except ResponsedError as error:
         return error
     return response_id, -1 if cursor is None else cursor
+
+
+def _cursor(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidRequest(
+            f"Invalid 'starting_after': expected an integer, but got '{value[:50]}'.",
+            param="starting_after",
+            code="invalid_type",
+        ) from None
+    if not -1 <= number <= MAX_CURSOR:
+        raise InvalidRequest(
+            f"Invalid 'starting_after': expected a value between -1 and {MAX_CURSOR}.",
+            param="starting_after",
+            code="invalid_value",
+        )
+    return number
 
 
 async def _refuse(socket: WebSocket[Any, Any, Any], error: ResponsedError) -> None:

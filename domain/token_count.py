@@ -3,11 +3,10 @@ an estimate (the README's "Input token counts" says how it is made)."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
-
-import orjson
 
 from domain.engine import EngineRequest
 
@@ -61,7 +60,7 @@ def estimate_tokens(request: EngineRequest) -> int:
             function = call.get("function") or {}
             chars += len(function.get("name") or "") + len(function.get("arguments") or "")
     if request.tools:
-        chars += len(orjson.dumps(request.tools))
+        chars += len(json.dumps(request.tools, separators=(",", ":"), ensure_ascii=False))
     return (
         math.ceil(chars / CHARS_PER_TOKEN)
         + TOKENS_PER_MESSAGE * len(request.messages)

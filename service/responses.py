@@ -15,6 +15,7 @@ from domain.builder import ResponseBuilder
 from domain.engine import build_engine_request
 from domain.errors import InvalidRequest, NotFound
 from domain.inputs import check_tool_outputs, normalise_input, to_chat_messages
+from domain.jobs import Job
 from domain.limits import RequestLimits, check_request
 from domain.ports import (
     Bus,
@@ -25,7 +26,7 @@ from domain.ports import (
     Subscription,
 )
 from domain.request import CreateResponse, parse_create_request
-from domain.response import TERMINAL_EVENTS, fold, new_response
+from domain.response import RUNNING, TERMINAL_EVENTS, fold, new_response
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher
 from service.follow import follow
@@ -33,10 +34,10 @@ from service.history import previous_response_items
 from service.input_items import resolve_references, tool_outputs, unseal
 from service.jobs import read_log
 from service.limits import InflightLimiter, Slot, SubscriberLimit
+from service.pages import stored_page
+from service.runner import encode
 from service.sealing import Sealer
 from service.writer import EventWriter
-from worker.job import Job
-from worker.runner import encode
 
 _CANCEL_WAIT_S = 30.0
 
@@ -285,16 +286,7 @@ class ResponsesService:
         data, has_more = await self._store.input_items(
             response_id, after=after, limit=limit, descending=order == "desc"
         )
-        items = [orjson.Fragment(d) for d in data]
-        first = orjson.loads(data[0])["id"] if data else None
-        last = orjson.loads(data[-1])["id"] if data else None
-        return {
-            "object": "list",
-            "data": items,
-            "first_id": first,
-            "last_id": last,
-            "has_more": has_more,
-        }
+        return stored_page(data, has_more)
 
     async def cancel(self, response_id: str, owner: str) -> bytes:
         """Cancel a background response; answers the Response once it has ended."""
@@ -303,7 +295,7 @@ class ResponsesService:
             raise InvalidRequest(
                 "Cannot cancel a synchronous response.", param="response_id", code="invalid_request"
             )
-        if record.status not in ("queued", "in_progress"):
+        if record.status not in RUNNING:
             if record.status == "cancelled" and record.snapshot is not None:
                 return record.snapshot  # a repeated cancel answers the same object
             raise InvalidRequest(
@@ -330,7 +322,7 @@ class ResponsesService:
 
     async def delete(self, response_id: str, owner: str) -> dict[str, Any]:
         record = await self._record(response_id, owner)
-        if record.status in ("queued", "in_progress"):
+        if record.status in RUNNING:
             raise InvalidRequest(
                 "Cannot delete a response that is still in progress.",
                 param="response_id",

@@ -19,7 +19,7 @@ from domain.ports import EventStore
 from domain.request import parse_create_request
 from domain.response import new_response, usage
 from service.input_items import resolve_references
-from worker.runner import encode
+from service.runner import encode
 
 
 async def warm_up(

@@ -1,15 +1,16 @@
-"""Reading the tool-call audit, and checking every response's hash chain."""
+"""Reading the tool-call audit, and checking every response's hash chain (domain.ports.AuditStore
+in SQL)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from domain.ports import ToolCallFilter
 from storage.chain import first_break
 from storage.tables import response_events, responses, tool_calls
 
@@ -32,38 +33,27 @@ _COLUMNS = (
 )
 
 
-@dataclass(slots=True)
-class ToolCallFilter:
-    owner: str | None = None  # None: every owner (the operator's CLI)
-    name: str | None = None
-    response_id: str | None = None
-    conversation_id: str | None = None
-    status: str | None = None
-    has_output: bool | None = None
-    since: float | None = None  # created_at >= since
-    until: float | None = None  # created_at < until
-
-    def conditions(self) -> list[ColumnElement[bool]]:
-        c = tool_calls.c
-        conditions: list[ColumnElement[bool]] = []
-        for column, value in (
-            (c.owner, self.owner),
-            (c.name, self.name),
-            (c.response_id, self.response_id),
-            (c.conversation_id, self.conversation_id),
-            (c.status, self.status),
-        ):
-            if value is not None:
-                conditions.append(column == value)
-        if self.has_output is not None:
-            conditions.append(
-                c.output_at.is_not(None) if self.has_output else c.output_at.is_(None)
-            )
-        if self.since is not None:
-            conditions.append(c.created_at >= self.since)
-        if self.until is not None:
-            conditions.append(c.created_at < self.until)
-        return conditions
+def _conditions(where: ToolCallFilter) -> list[ColumnElement[bool]]:
+    c = tool_calls.c
+    conditions: list[ColumnElement[bool]] = []
+    for column, value in (
+        (c.owner, where.owner),
+        (c.name, where.name),
+        (c.response_id, where.response_id),
+        (c.conversation_id, where.conversation_id),
+        (c.status, where.status),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    if where.has_output is not None:
+        conditions.append(
+            c.output_at.is_not(None) if where.has_output else c.output_at.is_(None)
+        )
+    if where.since is not None:
+        conditions.append(c.created_at >= where.since)
+    if where.until is not None:
+        conditions.append(c.created_at < where.until)
+    return conditions
 
 
 def to_json(row: Any) -> dict[str, Any]:
@@ -82,7 +72,7 @@ class SqlAuditStore:
     ) -> tuple[list[dict[str, Any]], bool]:
         """One page in (created_at, id) order after the row `after`; [] if `after` is unknown."""
         c = tool_calls.c
-        conditions = where.conditions()
+        conditions = _conditions(where)
         async with self._reader.connect() as conn:
             if after is not None:
                 mine = [c.owner == where.owner] if where.owner is not None else []
@@ -105,7 +95,7 @@ class SqlAuditStore:
 
     async def count(self, where: ToolCallFilter) -> int:
         async with self._reader.connect() as conn:
-            query = select(func.count()).select_from(tool_calls).where(*where.conditions())
+            query = select(func.count()).select_from(tool_calls).where(*_conditions(where))
             return int((await conn.execute(query)).scalar() or 0)
 
     async def iterate(

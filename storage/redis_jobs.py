@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import NamedTuple
 
 from redis.exceptions import ResponseError
 
+from domain.jobs import Entry
 from storage.redis_client import redis_client
 
 log = logging.getLogger("responsed.jobs")
@@ -23,13 +23,9 @@ GROUP = "workers"
 _MAX_LEN = 100_000  # approximate trim: acknowledged history is not needed
 
 
-class Entry(NamedTuple):
-    entry_id: str
-    response_id: str
-    payload: bytes | None  # the job itself, when the API could carry it
-
-
 class RedisJobQueue:
+    """domain.jobs.JobQueue on a Redis stream."""
+
     def __init__(self, url: str) -> None:
         self._redis = redis_client(url)
         self._group_ready = False
@@ -48,7 +44,7 @@ class RedisJobQueue:
         self._group_ready = True
 
     async def enqueue(self, response_id: str, payload: bytes | None = None) -> None:
-        """Queue a response; `payload` optionally carries the job itself (see job_codec)."""
+        """Queue a response; `payload` optionally carries the job itself (see service.jobs)."""
         await self._ensure_group()
         fields: dict[str, bytes | str] = {"id": response_id}
         if payload is not None:

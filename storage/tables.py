@@ -85,6 +85,13 @@ response_output_items = Table(
 )
 Index("ix_response_output_items_item_id", response_output_items.c.item_id)
 
+# Tables whose rows belong to one response (by `response_id`) and go with it, on delete and on
+# purge. A table that stores more per response joins this list. (The tool-call audit is not
+# one: it records what happened, whatever is deleted later.)
+RESPONSE_CHILDREN: tuple[Table, ...] = (
+    response_events, response_input_items, response_output_items
+)
+
 conversations = Table(
     "conversations",
     metadata,

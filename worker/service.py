@@ -13,23 +13,19 @@ import asyncio
 import contextlib
 import logging
 
+from domain.jobs import Entry, Job, JobQueue
 from domain.ports import Bus, Claim, EventStore
+from domain.response import RUNNING
 from service import metrics
-from service.job_codec import decode_job
-from service.jobs import load_job
+from service.jobs import decode_job, load_job
+from service.runner import Runner
 from service.sealing import Sealer
 from service.writer import EventWriter
-from storage.redis_jobs import Entry, RedisJobQueue
-from worker.job import Job
-from worker.runner import Runner
 
 log = logging.getLogger("responsed.worker")
 
-_RUNNING = ("queued", "in_progress")
-
-
 class WorkerService:
-    def __init__(self, store: EventStore, writer: EventWriter, bus: Bus, jobs: RedisJobQueue,
+    def __init__(self, store: EventStore, writer: EventWriter, bus: Bus, jobs: JobQueue,
                  runner: Runner, *, name: str, concurrency: int, lease_s: float,
                  janitor_interval_s: float, enqueue_grace_s: float,
                  sealer: Sealer | None = None) -> None:
@@ -112,7 +108,7 @@ class WorkerService:
         entry_id, response_id = entry.entry_id, entry.response_id
         if claim is None:
             record = await self._store.get(response_id)
-            if record is None or record.status not in _RUNNING:
+            if record is None or record.status not in RUNNING:
                 self._ack(entry_id)  # finished or gone: nothing to do
             return  # otherwise a live worker holds it and will acknowledge it
         job = None

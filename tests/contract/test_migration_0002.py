@@ -6,10 +6,10 @@ import orjson
 import pytest
 from sqlalchemy import column, insert, table
 
+from service.runtime import sql_event_store
 from storage.audit_store import SqlAuditStore
-from storage.database import create_engines, sqlite_url
+from storage.database import sqlite_url
 from storage.migrate import upgrade
-from storage.sql_store import SqlEventStore
 from tests.conftest import BACKENDS
 
 
@@ -22,8 +22,7 @@ async def test_upgrade_chains_events_stored_before_it(backend, request, tmp_path
             f"m_{uuid.uuid4().hex[:12]}"
         )
     await upgrade(url, "0001")
-    writer, reader = create_engines(url)
-    old = SqlEventStore(writer, reader)
+    old = sql_event_store(url)
     row = {
         "owner": "o",
         "status": "completed",
@@ -63,8 +62,7 @@ async def test_upgrade_chains_events_stored_before_it(backend, request, tmp_path
     await old.write(seed)
     await old.close()
     await upgrade(url)
-    writer, reader = create_engines(url)
-    store = SqlEventStore(writer, reader)
+    store = sql_event_store(url)
     try:
         assert await SqlAuditStore(store.reader).verify() == (2, [])
     finally:
