@@ -27,6 +27,25 @@ from service.socket_session import SocketSession, error_event, server_error_even
 
 log = logging.getLogger("responsed.api")
 
+# What the OpenAPI document says of this endpoint (under `x-websocket`: OpenAPI has no words
+# for a WebSocket, and `paths` holds HTTP operations only).
+OPENAPI_DESCRIPTION = {
+    "path": "/v1/responses",
+    "summary": "WebSocket mode: the endpoint `client.responses.connect()` opens",
+    "handshake": "GET /v1/responses with `Upgrade: websocket` and the same bearer key as HTTP; "
+    "a missing or wrong key is refused with HTTP 401 in the error envelope.",
+    "query": {
+        "response_id": "Resume this response on the new socket (with `starting_after`).",
+        "starting_after": "The last sequence number the client holds (-1: all of them).",
+    },
+    "client_messages": "`response.create` (a create body; `stream` implicit, `background` "
+    "refused, `generate: false` a warm-up, `stream_id` echoed) and `response.processed`.",
+    "server_messages": "Each response's events as SSE carries them (same JSON, same sequence "
+    "numbers), one response after another; `{\"type\": \"error\", \"status\", \"error\": "
+    "{message, type, param, code}}` for a bad message, the connection staying open.",
+    "documentation": "docs/websocket.md",
+}
+
 _INBOX = 16  # messages read ahead of the one being answered; the reader waits beyond that
 _DENIAL = "websocket.http.response"  # the ASGI extension for refusing a handshake with HTTP
 
