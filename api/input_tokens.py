@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.body import Body
 from api.http import JSON, owner, runtime
-from api.openapi import reply
+from api.openapi import refusal, reply
 from domain.request import CreateResponse
 
 # Says whether the count came from the engine's tokenizer or is an estimate.
@@ -39,7 +39,10 @@ class InputTokenCount(BaseModel):
     "(vLLM's and SGLang's `/tokenize`; the built-in engine's own count), else estimated: the "
     "`x-token-count-source` header says which (`engine` or `estimate`).",
     tags=["responses"],
-    responses={200: reply(InputTokenCount, "The count.")},
+    responses={
+        200: reply(InputTokenCount, "The count."),
+        404: refusal("No such conversation for this tenant."),
+    },
 )
 async def count_input_tokens(
     payload: Body[CountInputTokens], request: Request[Any, Any, State], state: State
