@@ -277,6 +277,14 @@ class MemoryEventStore:
             self.db.responses[response_id].updated_at = now
         return ids
 
+    async def expired_leases(self, limit: int = 100) -> tuple[list[str], float | None]:
+        now = time.time()
+        held = [r for r in self.db.responses.values()
+                if r.status in RUNNING and r.lease_until is not None]
+        expired = [r.id for r in held if r.lease_until < now][:limit]  # type: ignore[operator]
+        live = [r.lease_until for r in held if r.lease_until >= now]  # type: ignore[operator]
+        return expired, min(live, default=None)  # type: ignore[type-var]
+
     async def ping(self) -> bool:
         return True
 
