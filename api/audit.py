@@ -12,7 +12,7 @@ from pydantic import AfterValidator, Field
 from api.auth import principal
 from api.http import json_reply, runtime
 from api.openapi import reply
-from api.params import Params, QueryModel, Text
+from api.params import Flag, Params, QueryModel, Text
 from api.schema import ToolCallPage
 from domain.ports import ToolCallFilter
 
@@ -31,7 +31,7 @@ class ToolCallParams(QueryModel):
     response_id: Text = Field(None, description="Calls made by this response only.")
     conversation_id: Text = Field(None, description="Calls made in this conversation only.")
     status: Text = Field(None, description="Calls with this item status only.")
-    has_output: bool | None = Field(None, description="Whether an output was sent back.")
+    has_output: Flag | None = Field(None, description="Whether an output was sent back.")
     created_after: UnixTime = Field(None, description="Unix seconds, inclusive.")
     created_before: UnixTime = Field(None, description="Unix seconds, exclusive.")
     after: Text = Field(None, description="The id of the last call of the previous page.")

@@ -16,7 +16,15 @@ import annotated_types
 from litestar import Request
 from litestar.handlers import BaseRouteHandler
 from litestar.params import Dependency
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+)
 
 from domain.errors import InvalidRequest
 
@@ -49,6 +57,15 @@ def _no_nul(value: str | None) -> str | None:
 # A free-text parameter (an id, a name, a cursor): empty means absent, NUL is refused.
 Text = Annotated[str | None, BeforeValidator(_empty_is_none), AfterValidator(_no_nul)]
 Order = Literal["asc", "desc"]
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _flag(value: Any) -> Any:
+    return _FLAGS.get(value.lower(), value) if isinstance(value, str) else value
+
+
+# A boolean parameter: true/1/yes or false/0/no, any case; any other word is refused.
+Flag = Annotated[bool, Strict(), BeforeValidator(_flag)]
 
 
 class PageParams(QueryModel):
@@ -105,6 +122,7 @@ _EXPECTED = {
     "int_from_float": "an integer",
     "float_parsing": "a number",
     "bool_parsing": "a boolean",
+    "bool_type": "a boolean",
 }
 
 

@@ -14,7 +14,7 @@ from api.auth import OPEN
 from api.body import Body
 from api.http import json_reply, owner, runtime
 from api.openapi import refusal, reply
-from api.params import IN_HEADER, MAX_CURSOR, PageParams, Params, QueryModel
+from api.params import IN_HEADER, MAX_CURSOR, Flag, PageParams, Params, QueryModel
 from api.schema import DeletedResponse, Health, ItemPage, MetricsText, Readiness
 from api.schema import Response as ResponseObject
 from domain.errors import ServiceUnavailable
@@ -25,7 +25,7 @@ METRICS_TYPE = "text/plain; version=0.0.4"
 
 
 class RetrieveParams(QueryModel):
-    stream: bool = Field(False, description="true: answer with the events, as they happen.")
+    stream: Flag = Field(False, description="true: answer with the events, as they happen.")
     starting_after: int | None = Field(
         None, ge=-1, le=MAX_CURSOR, description="Replay the events after this sequence_number."
     )

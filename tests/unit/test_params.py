@@ -57,6 +57,9 @@ def test_cursors_from_the_query_and_the_header():
     assert error.param == "starting_after" and "between -1 and 2147483647" in error.message
     assert _refusal(RetrieveParams, [], **{"Last-Event-ID": "x"}).param == "Last-Event-ID"
     assert _refusal(RetrieveParams, [("stream", "maybe")]).code == "invalid_type"
+    for word in ("on", "off", "t", ""):  # pydantic's lax booleans are not the README's
+        assert _refusal(RetrieveParams, [("stream", word)]).param == "stream"
+    assert parse_params(RetrieveParams, _request([("stream", "YES")])).stream is True
 
 
 @pytest.mark.parametrize(("query", "param"), [
