@@ -24,23 +24,26 @@ class AuthMiddleware(ASGIMiddleware):
     exclude_opt_key = OPEN
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        runtime = scope["litestar_app"].state.runtime
-        authenticator = runtime.auth
-        if authenticator is None:
-            scope["auth"] = runtime.default_principal
-        else:
-            key = _bearer(scope["headers"])
-            found = await authenticator.principal(key)
-            if found is None:
-                # Nothing of the key goes back, not even a masked part of it.
-                raise Unauthorized(
-                    "Incorrect API key provided." if key else
-                    "You didn't provide an API key. Send it in an Authorization header: "
-                    "'Authorization: Bearer <key>'.",
-                    code="invalid_api_key" if key else "missing_api_key",
-                )
-            scope["auth"] = found
+        scope["auth"] = await authenticate(scope["litestar_app"].state.runtime, scope["headers"])
         await next_app(scope, receive, send)
+
+
+async def authenticate(runtime: Any, headers: Any) -> Principal:
+    """The principal the request's key names; Unauthorized when it names none."""
+    authenticator = runtime.auth
+    if authenticator is None:
+        return runtime.default_principal  # type: ignore[no-any-return]
+    key = _bearer(headers)
+    found = await authenticator.principal(key)
+    if found is None:
+        # Nothing of the key goes back, not even a masked part of it.
+        raise Unauthorized(
+            "Incorrect API key provided." if key else
+            "You didn't provide an API key. Send it in an Authorization header: "
+            "'Authorization: Bearer <key>'.",
+            code="invalid_api_key" if key else "missing_api_key",
+        )
+    return found  # type: ignore[no-any-return]
 
 
 def _bearer(headers: Any) -> str | None:

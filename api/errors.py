@@ -45,6 +45,8 @@ ERROR_CODES = {
     "idempotency_key_reused": "The Idempotency-Key was used before with another body.",
     "idempotency_key_in_use": "The first request with this Idempotency-Key is still running.",
     "service_unavailable": "A storage dependency is away; retry after Retry-After seconds.",
+    "unsupported_parameter": "A WebSocket `response.create` field this mode does not take.",
+    "unsupported_event_type": "A WebSocket message type this server does not take.",
 }
 if TYPE_CHECKING:
     ErrorCode = str  # the Literal below is built from the table, which a type checker cannot read

@@ -48,6 +48,7 @@ from api.body import body_kind
 from api.errors import ERROR_CODES
 from api.params import QueryModel, location, params_model
 from api.schema import Error, ResponseStreamEvent, ServerSentEvent
+from api.websocket import OPENAPI_DESCRIPTION as WEBSOCKET_MODE
 from service.settings import Settings
 
 Schema = dict[str, Any]
@@ -281,6 +282,7 @@ def build_openapi(app: Litestar, settings: Settings) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {"schemas": components},
+        "x-websocket": WEBSOCKET_MODE,
     }
     if settings.auth_required:
         document["components"]["securitySchemes"] = {

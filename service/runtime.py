@@ -32,6 +32,7 @@ from service.compaction import CompactionService
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher, LocalDispatcher, QueueDispatcher, process_name
 from service.idempotency import IdempotentCreates
+from service.input_tokens import InputTokensService
 from service.inspect import InspectService
 from service.jobs import fail_orphans
 from service.limits import InflightLimiter, SubscriberLimit
@@ -193,6 +194,7 @@ class Runtime:
     idempotency: IdempotentCreates | None = None
     compaction: CompactionService | None = None  # POST /v1/responses/compact
     models: ModelCatalog | None = None  # GET /v1/models
+    input_tokens: InputTokensService | None = None
     inspect: InspectService | None = None  # the inspector's reads (API processes)
 
     @classmethod
@@ -254,6 +256,13 @@ class Runtime:
             idempotency = IdempotentCreates(
                 responses, IdempotencyStore(store), ttl_s=settings.idempotency_ttl_s
             )
+        input_tokens = InputTokensService(
+            store,
+            conversations,
+            engine,
+            sealer=sealer,
+            limits=RequestLimits(settings.max_input_items, settings.max_output_tokens_ceiling),
+        )
         return cls(
             settings, role, store, bus, writer, engine, dispatcher, responses, conversations,
             audit, jobs, service, auth, retention, idempotency,
@@ -264,7 +273,8 @@ class Runtime:
                 builtin=settings.engine == "builtin",
                 api_key=settings.engine_api_key,
             ),
-            InspectService(stores.inspect, responses),
+            input_tokens,
+            inspect=InspectService(stores.inspect, responses),
         )
 
     @cached_property

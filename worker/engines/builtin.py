@@ -51,6 +51,11 @@ def _text(content: Any) -> str:
     return ""
 
 
+def input_tokens(messages: list[dict[str, Any]]) -> int:
+    """The engine's own token count: one token a word of every message's text."""
+    return sum(len(_text(m.get("content")).split()) for m in messages)
+
+
 def _words(text: str) -> list[str]:
     words = text.split()
     return [words[0], *(" " + w for w in words[1:])] if words else []
@@ -69,7 +74,7 @@ class BuiltinEngine:
             (_text(m.get("content")) for m in reversed(request.messages) if m["role"] == "user"),
             "",
         )
-        input_tokens = sum(len(_text(m.get("content")).split()) for m in request.messages)
+        prompt_tokens = input_tokens(request.messages)
         if prompt.startswith(SUMMARY_PREFIX):
             # Compacted mid-task, the summary is the last word: a real model would carry on;
             # this one says so and stops, rather than redo what the summary tells of.
@@ -120,7 +125,7 @@ class BuiltinEngine:
             yield chunk
         yield Finish(
             "length" if budget < len(plan) else "tool_calls" if calls else "stop",
-            input_tokens=input_tokens,
+            input_tokens=prompt_tokens,
             output_tokens=emitted,
             reasoning_tokens=min(emitted, len(reasoning)),
         )
@@ -135,9 +140,12 @@ class BuiltinEngine:
             yield TextDelta(word)
         yield Finish(
             "length" if budget < len(words) else "stop",
-            input_tokens=sum(len(_text(m.get("content")).split()) for m in request.messages),
+            input_tokens=input_tokens(request.messages),
             output_tokens=min(budget, len(words)),
         )
+
+    async def count_tokens(self, request: EngineRequest) -> int | None:
+        return input_tokens(request.messages)
 
     async def close(self) -> None:
         return None
