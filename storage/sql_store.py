@@ -205,7 +205,8 @@ def _expired_leases(conn: Connection, now: float, limit: int) -> tuple[list[str]
 
 
 def _release(conn: Connection, worker: str) -> int:
-    result = conn.execute(
+    # Counted from RETURNING: SQLite gives no rowcount for a statement that starts with WITH.
+    released = conn.execute(
         update(responses)
         .where(
             _locked(responses.c.worker == worker, responses.c.status.in_(RUNNING)),
@@ -213,8 +214,9 @@ def _release(conn: Connection, worker: str) -> int:
             responses.c.status.in_(RUNNING),
         )
         .values(lease_until=0.0, worker=None)
+        .returning(responses.c.id)
     )
-    return int(result.rowcount)
+    return len(released.all())
 
 
 class SqlEventStore:
