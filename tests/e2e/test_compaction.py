@@ -62,7 +62,7 @@ def test_a_compact_call_is_stored_in_the_event_log(client: OpenAI, server):
                       headers={"Authorization": "Bearer sk-test"}, timeout=30) as replay:
         assert replay.status_code == 200
         kinds = [json.loads(line[5:])["type"] for line in replay.iter_lines()
-                 if line.startswith("data:")]
+                 if line.startswith("data: {")]
     assert kinds == [
         "response.created",
         "response.in_progress",
