@@ -123,6 +123,8 @@ class EventWriter:
         `urgent` events may go ahead of a transaction in flight (see the module's docstring).
         `on_commit` is called as soon as the transaction holding these events has ended.
         """
+        if response_id in self._fenced:
+            return  # refused already: what follows would be refused too (and held meanwhile)
         self._ticket += 1
         pending = self._pending.get(response_id)
         if pending is None:
@@ -274,6 +276,7 @@ class EventWriter:
                 continue  # audit rows alone: nothing to publish, no writer to stop
             if batch.response_id in fenced:
                 self._fenced.add(batch.response_id)
+                self._drop_pending(batch.response_id)
             elif batch.events:
                 published.append(Batch(batch.response_id, batch.events, batch.final is not None))
         try:
@@ -360,6 +363,23 @@ class EventWriter:
             if record is not None and _holds(record, batch):
                 ids.add(batch.response_id)
         return ids
+
+    def _drop_pending(self, response_id: str) -> None:
+        """Events queued behind a refused batch would be refused too: drop them now rather
+        than hold them through an outage."""
+        batch = self._pending.pop(response_id, None)
+        if batch is None:
+            return
+        del self._pending_ticket[response_id]
+        self._urgent.discard(response_id)
+        self._pending_events -= len(batch.events)
+        if self._pending_events < self._max_pending:
+            self._room.set()
+        for callback in self._on_commit.pop(response_id, ()):
+            try:
+                callback()
+            except Exception:
+                log.exception("an on_commit callback failed")
 
     def _oldest_ticket(self) -> float:
         return min(
