@@ -59,11 +59,15 @@ class _Patience:
         self._keepalive_s = keepalive_s
         self.last_sent = time.monotonic()
         self.value: Any = None
-        self.gave_up = False
+        self._gave_up = False
+
+    def exhausted(self) -> bool:
+        """True once the store has been away for the whole limit: the stream must end."""
+        return self._gave_up
 
     async def run(self, read: Callable[[], Awaitable[Any]]) -> AsyncIterator[None]:
         """Set `value` to read()'s result, yielding KEEPALIVE when one is due while waiting;
-        sets `gave_up` instead once the store has been away for the whole limit."""
+        makes `exhausted()` true instead once the store has been away for the whole limit."""
         delay = 0.05
         away_since: float | None = None
         while True:
@@ -77,7 +81,7 @@ class _Patience:
                 if away_since is None:
                     away_since = now
                 if now - away_since >= self._limit_s:
-                    self.gave_up = True
+                    self._gave_up = True
                     return
                 if now - self.last_sent >= self._keepalive_s:
                     yield KEEPALIVE
@@ -116,7 +120,7 @@ async def follow(
                 partial(store.read_events, response_id, cursor, PAGE)
             ):
                 yield keepalive
-            if patience.gave_up:
+            if patience.exhausted():
                 return
             page: list[StoredEvent] = patience.value
             if page:
@@ -136,14 +140,14 @@ async def follow(
             patience.last_sent = time.monotonic()
             if page[-1].type in TERMINAL_EVENTS:
                 return
-        if not patience.gave_up and not replayed:
+        if not patience.exhausted() and not replayed:
             async for keepalive in patience.run(
                 partial(_ended_before, store, response_id, cursor)
             ):
                 yield keepalive
-            if not patience.gave_up and patience.value:
+            if not patience.exhausted() and patience.value:
                 return  # a cursor at or past the end of a finished log: nothing will ever come
-        if patience.gave_up:
+        if patience.exhausted():
             yield [outage_error(cursor, outage_s)]
             return
         patience.last_sent = time.monotonic()
@@ -161,7 +165,7 @@ async def follow(
                         yield KEEPALIVE
                     else:
                         events.extend(page)
-            if not patience.gave_up:
+            if not patience.exhausted():
                 events.extend(e for e in batch.events if e.seq > cursor)
         elif store is not None:
             if subscription.lagged:
@@ -171,12 +175,12 @@ async def follow(
                     yield KEEPALIVE
                 else:
                     events.extend(page)
-            if not events and batch is None and not patience.gave_up:
+            if not events and batch is None and not patience.exhausted():
                 async for keepalive in patience.run(
                     partial(_cannot_finish, store, response_id, cursor)
                 ):
                     yield keepalive
-                if not patience.gave_up and patience.value:
+                if not patience.exhausted() and patience.value:
                     return
         if events:
             cursor = events[-1].seq
@@ -184,7 +188,7 @@ async def follow(
             patience.last_sent = time.monotonic()
             if events[-1].type in TERMINAL_EVENTS:
                 return
-        if patience.gave_up:
+        if patience.exhausted():
             yield [outage_error(cursor, outage_s)]
             return
         if not events and time.monotonic() - patience.last_sent >= keepalive_s:

@@ -337,7 +337,7 @@ class EventWriter:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_DELAY_S)
         # Still refused: find the batches the store rejects, so the others are not lost with them.
-        fenced: set[str] = set()
+        fenced = set()
         for batch in todo:
             try:
                 fenced |= await self._store.append([batch])
