@@ -208,7 +208,12 @@ class Runtime:
         local_bus = MemoryBus()
         bus: Bus = RedisBus(settings.redis_url) if distributed else local_bus
         writer = EventWriter(
-            store, bus, local_bus=local_bus, concurrent_writes=concurrent_writes
+            store,
+            bus,
+            local_bus=local_bus,
+            concurrent_writes=concurrent_writes,
+            is_outage=is_outage,
+            outage_s=settings.store_outage_s,
         )
         writer.start()
         if distributed and not settings.encryption_key:
@@ -228,6 +233,8 @@ class Runtime:
             writer,
             dispatcher,
             keepalive_s=settings.keepalive_s,
+            is_outage=is_outage,
+            outage_s=settings.store_outage_s,
             local_bus=local_bus,
             conversations=conversations,
             sealer=sealer,

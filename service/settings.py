@@ -81,6 +81,11 @@ class Settings(BaseSettings):
                                 description="largest request body accepted (413 above)")
     keepalive_s: float = Field(
         15.0, gt=0, description="seconds of silence before an SSE `: keep-alive` comment")
+    store_outage_s: float = Field(
+        60.0, gt=0,
+        description="how long open streams and pending writes wait out a database outage "
+        "(reads and commits retried with backoff, keep-alives sent); past it a stream ends "
+        "with an `error` event")
     redis_url: str = Field(
         "", validation_alias=_env("REDIS_URL"),
         description="`redis://host:port/db`; set: distributed mode (`serve` only serves, "
