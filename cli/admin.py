@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from service.audit_key import audit_key
 from service.retention import Retention
 from service.settings import Settings
 from storage.database import create_engines, is_sqlite
@@ -17,12 +18,16 @@ from storage.sql_store import SqlEventStore
 T = TypeVar("T")
 
 
-async def with_store(settings: Settings, use: Callable[[SqlEventStore], Awaitable[T]]) -> T:
+async def with_store(
+    settings: Settings, use: Callable[[SqlEventStore], Awaitable[T]], *, audited: bool = False
+) -> T:
+    """`audited`: the command records in the audit ledger (a purge), so it needs the key."""
     url = settings.resolved_database_url
     if is_sqlite(url):
         await upgrade(url)  # as `serve` does; PostgreSQL is migrated by `responsed migrate`
     writer, reader = create_engines(url)
-    store = SqlEventStore(writer, reader)
+    key = audit_key(settings.audit_key, settings.data_dir, create=False) if audited else b""
+    store = SqlEventStore(writer, reader, key)
     try:
         return await use(store)
     finally:
@@ -80,7 +85,7 @@ async def purge_command(settings: Settings) -> int:
         print(f"purged {purged.responses} responses and {purged.audit_rows} audit rows")
         return 0
 
-    return await with_store(settings, run)
+    return await with_store(settings, run, audited=True)
 
 
 def _when(moment: float | None) -> str:

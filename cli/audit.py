@@ -10,6 +10,7 @@ from typing import IO
 import orjson
 
 from service.audit import AuditService
+from service.audit_key import audit_key
 from service.settings import Settings
 from storage.audit_store import SqlAuditStore, ToolCallFilter
 from storage.database import create_engines
@@ -34,10 +35,16 @@ def add_commands(commands: argparse._SubParsersAction, add_flags) -> None:  # ty
     export.add_argument("--since", type=float, default=None, help="created at or after (Unix s)")
     export.add_argument("--until", type=float, default=None, help="created before (Unix s)")
     verify = actions.add_parser(
-        "verify", help="check every response's event hash chain; exit 1 naming broken ones"
+        "verify", help="check every response's keyed event chain, its end and the audit ledger; "
+        "exit 1 naming what is broken"
     )
-    for parser in (export, verify):
-        add_flags(parser, ["data_dir", "database_url", "log_level"])
+    verify.add_argument(
+        "--ledger-head", default=None, metavar="POSITION:MAC",
+        help="a ledger head printed by an earlier verify and kept outside the database: "
+        "also check that the ledger still holds it",
+    )
+    add_flags(export, ["data_dir", "database_url", "log_level"])
+    add_flags(verify, ["data_dir", "database_url", "audit_key", "log_level"])
 
 
 class Progress:
@@ -99,18 +106,25 @@ async def _export(service: AuditService, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _verify(service: AuditService) -> int:
+async def _verify(service: AuditService, settings: Settings, args: argparse.Namespace) -> int:
+    key = audit_key(settings.audit_key, settings.data_dir, create=False)
     progress = Progress("verifying", sys.stderr.isatty())
     try:
-        checked, broken = await service.verify(progress)
+        verdict = await service.verify(key, progress, anchor=args.ledger_head)
     finally:
         progress.close()
-    if not broken:
-        print(f"verified {checked} responses: every event chain is intact")
+    # Kept outside the database, this line lets a later verify see the ledger cut short.
+    print(f"ledger head {verdict.ledger_head}")
+    if verdict.anchor_note:
+        print(verdict.anchor_note)
+    if not verdict.broken:
+        print(f"verified {verdict.checked} responses: every event chain, end and ledger entry "
+              "is intact")
         return 0
-    for response_id, reason in broken:
-        print(f"{response_id}: {reason}")
-    print(f"{len(broken)} of {checked} responses failed verification", file=sys.stderr)
+    for what, reason in verdict.broken:
+        print(f"{what}: {reason}")
+    print(f"{len(verdict.broken)} problems in {verdict.checked} responses and the audit ledger",
+          file=sys.stderr)
     return 1
 
 
@@ -120,7 +134,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         service = AuditService(SqlAuditStore(reader))
         if args.audit_command == "export":
             return await _export(service, args)
-        return await _verify(service)
+        return await _verify(service, settings, args)
     finally:
         await reader.dispose()
         if hasattr(writer, "sync_engine"):

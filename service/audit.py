@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from domain.errors import InvalidRequest
-from storage.audit_store import SqlAuditStore, ToolCallFilter
+from storage.audit_store import SqlAuditStore, ToolCallFilter, Verdict
 
 
 class AuditService:
@@ -36,6 +36,9 @@ class AuditService:
         return self._store.iterate(where)
 
     async def verify(
-        self, progress: Callable[[int, int], None] | None = None
-    ) -> tuple[int, list[tuple[str, str]]]:
-        return await self._store.verify(progress)
+        self,
+        key: bytes,
+        progress: Callable[[int, int], None] | None = None,
+        anchor: str | None = None,
+    ) -> Verdict:
+        return await self._store.verify(key, progress, anchor=anchor)

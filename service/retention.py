@@ -74,7 +74,7 @@ class Retention:
             while True:
                 started = time.monotonic()
                 count = await self._store.write(
-                    retention.purge_responses, cutoff, self._batch
+                    retention.purge_responses, cutoff, self._batch, self._store.audit_key
                 )
                 purged.responses += count
                 PURGED.inc(count)

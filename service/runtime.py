@@ -11,6 +11,7 @@ from domain.keys import Principal
 from domain.limits import RequestLimits
 from domain.ports import Bus, Engine
 from service.audit import AuditService
+from service.audit_key import audit_key
 from service.auth import Authenticator
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher, QueueDispatcher, process_name
@@ -89,7 +90,9 @@ class Runtime:
         if is_sqlite(url):
             await upgrade(url)  # SQLite migrates itself; PostgreSQL via `responsed migrate`
         writer_db, reader_db = create_engines(url)
-        store = SqlEventStore(writer_db, reader_db)
+        store = SqlEventStore(
+            writer_db, reader_db, audit_key(settings.audit_key, settings.data_dir)
+        )
         local_bus = MemoryBus()
         bus: Bus = RedisBus(settings.redis_url) if distributed else local_bus
         writer = EventWriter(
@@ -101,6 +104,9 @@ class Runtime:
             # one process could not be opened by the next.
             log.warning("distributed mode without --encryption-key: set the same key on every "
                         "process, or sealed reasoning will not round-trip between them")
+        if distributed and not settings.audit_key:
+            log.warning("distributed mode without --audit-key: set the same key on every "
+                        "process, or `responsed audit verify` cannot check their chains")
         sealer = Sealer.from_settings(settings.encryption_key, settings.data_dir)
         runner = Runner(engine, writer, sealer=sealer, audit_unstored=settings.audits_unstored)
         local = LocalDispatcher(runner, settings.worker_concurrency)

@@ -209,6 +209,11 @@ class Settings:
                 "`responsed purge`)"})
     purge_batch: int = field(default=100, metadata={
         "env": "RESPONSED_PURGE_BATCH", "help": "responses deleted per purge transaction"})
+    # -- fault handling: the keyed audit, start-up checks, abuse limits, conversation expiry
+    audit_key: str = field(default="", metadata={
+        "env": "RESPONSED_AUDIT_KEY",
+        "help": "secret that keys the event chains and the audit ledger (not the encryption "
+                "key); empty: a key made and kept in data_dir"})
     log_level: str = field(
         default="info",
         metadata={"env": "RESPONSED_LOG_LEVEL", "help": "debug | info | warning | error"},

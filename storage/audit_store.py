@@ -1,17 +1,21 @@
-"""Reading the tool-call audit, and checking every response's hash chain."""
+"""Reading the tool-call audit, and checking every response's keyed chain, its end and the
+audit ledger."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+import orjson
+from sqlalchemy import Connection, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from storage import ledger
 from storage.chain import first_break
-from storage.tables import response_events, responses, tool_calls
+from storage.tables import audit_ledger, response_events, responses, tool_calls
 
 _COLUMNS = (
     "id",
@@ -121,11 +125,18 @@ class SqlAuditStore:
             after = rows[-1]["id"]
 
     async def verify(
-        self, progress: Callable[[int, int], None] | None = None, page: int = 200
-    ) -> tuple[int, list[tuple[str, str]]]:
-        """Check every response's chain: (responses checked, [(response id, what is wrong)])."""
-        broken: list[tuple[str, str]] = []
+        self,
+        key: bytes,
+        progress: Callable[[int, int], None] | None = None,
+        page: int = 200,
+        anchor: str | None = None,
+    ) -> Verdict:
+        """Check every response's chain and end against the ledger, and the ledger itself."""
+        verdict = Verdict()
         async with self._reader.connect() as conn:
+            ledger_state = await conn.run_sync(_read_ledger, key, anchor)
+            verdict.ledger_head, verdict.anchor_note = ledger_state.head, ledger_state.anchor_note
+            verdict.broken += ledger_state.broken
             total = int(
                 (await conn.execute(select(func.count()).select_from(responses))).scalar() or 0
             )
@@ -134,14 +145,17 @@ class SqlAuditStore:
                 .where(~response_events.c.response_id.in_(select(responses.c.id)))
                 .distinct()
             )
-            broken += [(row[0], "events remain of a response that has no row") for row in orphans]
-        checked = 0
+            verdict.broken += [
+                (row[0], "events remain of a response that has no row") for row in orphans
+            ]
+        last_entry = ledger_state.last_entry
         after = ""
         while True:
             async with self._reader.connect() as conn:
                 batch = (
                     await conn.execute(
-                        select(responses.c.id, responses.c.last_seq)
+                        select(responses.c.id, responses.c.last_seq, responses.c.status,
+                               responses.c.snapshot)
                         .where(responses.c.id > after)
                         .order_by(responses.c.id)
                         .limit(page)
@@ -165,12 +179,110 @@ class SqlAuditStore:
                     events[response_id].append(
                         (seq, bytes(data), bytes(stored) if stored is not None else None)
                     )
-            for response_id, last_seq in batch:
-                reason = first_break(response_id, events[response_id], last_seq)
+            for response_id, last_seq, status, snapshot in batch:
+                log = events[response_id]
+                reason = first_break(key, response_id, log, last_seq) or _end_break(
+                    status, snapshot, log, last_entry.pop(response_id, None)
+                )
                 if reason is not None:
-                    broken.append((response_id, reason))
-            checked += len(batch)
+                    verdict.broken.append((response_id, reason))
+            verdict.checked += len(batch)
             after = ids[-1]
             if progress is not None:
-                progress(checked, total)
-        return checked, sorted(broken)
+                progress(verdict.checked, total)
+        verdict.broken += [
+            (response_id, "deleted without a record: the audit ledger has it ended, with no row")
+            for response_id, entry in last_entry.items()
+            if entry.kind == ledger.ENDED
+        ]
+        verdict.broken.sort()
+        return verdict
+
+
+@dataclass(slots=True)
+class Verdict:
+    checked: int = 0
+    broken: list[tuple[str, str]] = field(default_factory=list)
+    ledger_head: str = "0:"
+    anchor_note: str | None = None
+
+
+@dataclass(slots=True)
+class _LedgerState:
+    last_entry: dict[str, ledger.Entry]
+    broken: list[tuple[str, str]]
+    head: str
+    anchor_note: str | None
+
+
+def _read_ledger(conn: Connection, key: bytes, anchor: str | None) -> _LedgerState:
+    """Walk the ledger's chain; the last entry per response is what verify holds rows to."""
+    last_entry: dict[str, ledger.Entry] = {}
+    broken: list[tuple[str, str]] = []
+    previous, expected, at_anchor = ledger.ledger_genesis(key), 1, None
+    anchor_position = int(anchor.split(":")[0]) if anchor else None
+    c = audit_ledger.c
+    rows = conn.execute(
+        select(c.position, c.response_id, c.kind, c.status, c.last_seq, c.head, c.mac)
+        .order_by(c.position)
+    )
+    for position, response_id, kind, status, last_seq, head, mac in rows:
+        entry = ledger.Entry(response_id, kind, status, last_seq,
+                             bytes(head) if head is not None else None)
+        if position != expected:
+            broken.append(("ledger", f"entry {expected} is missing (found {position} next)"))
+        want = ledger.entry_mac(key, previous, position, entry)
+        if not hmac.compare_digest(bytes(mac), want):
+            broken.append(("ledger", f"entry {position} ({response_id}) does not match its mac"))
+        previous, expected = bytes(mac), position + 1
+        if position == anchor_position:
+            at_anchor = f"{position}:{previous.hex()}"
+        last_entry[response_id] = entry
+    head = f"{expected - 1}:{previous.hex() if expected > 1 else ''}"
+    note = None
+    if anchor is not None:
+        if at_anchor == anchor:
+            note = f"ledger head matches {anchor}"
+        else:
+            note = f"ledger head {anchor} is not in the ledger (entries removed or rewritten)"
+            broken.append(("ledger", note))
+    return _LedgerState(last_entry, broken, head, note)
+
+
+# The terminal event each final status ends with (a cancel ends with response.failed).
+_TERMINAL = {
+    "completed": "response.completed",
+    "incomplete": "response.incomplete",
+    "failed": "response.failed",
+    "cancelled": "response.failed",
+}
+_RUNNING = ("queued", "in_progress")
+
+
+def _end_break(
+    status: str,
+    snapshot: bytes | None,
+    log: list[tuple[int, bytes, bytes | None]],
+    entry: ledger.Entry | None,
+) -> str | None:
+    """Why an ended response's end (terminal event, status, snapshot, ledger entry) does not
+    hold together, or None. A running one must not be recorded as ended."""
+    if status in _RUNNING:
+        if entry is not None:
+            return f"status {status}, but the audit ledger recorded it {entry.kind}"
+        return None
+    if status not in _TERMINAL:
+        return f"unknown status {status!r}"
+    last = orjson.loads(log[-1][1]) if log else {}
+    if last.get("type") != _TERMINAL[status]:
+        return f"status {status}, but the log does not end in its terminal event"
+    response = last.get("response") or {}
+    if response.get("status") != status:
+        return f"status {status}, but the terminal event says {response.get('status')}"
+    if snapshot is None or orjson.loads(snapshot) != response:
+        return "the snapshot differs from the terminal event's response"
+    if entry is None or entry.kind != ledger.ENDED:
+        return "ended, but the audit ledger has no record of its end"
+    if (entry.status, entry.last_seq, entry.head) != (status, log[-1][0], log[-1][2]):
+        return "its end differs from the one the audit ledger recorded"
+    return None

@@ -7,8 +7,11 @@ one writer with the event writer and a batch holds the write lock only briefly; 
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import Column, Connection, Table, delete, func, select
 
+from storage import ledger
 from storage.tables import (
     response_events,
     response_input_items,
@@ -23,7 +26,7 @@ RUNNING = ("queued", "in_progress")
 RESPONSE_CHILDREN: list[Table] = [response_events, response_input_items, response_output_items]
 
 
-def purge_responses(conn: Connection, cutoff: float, limit: int) -> int:
+def purge_responses(conn: Connection, cutoff: float, limit: int, key: bytes) -> int:
     """Delete up to `limit` responses created before `cutoff` that are no longer running,
     with everything they own. Returns how many responses went."""
     candidates = (
@@ -42,6 +45,7 @@ def purge_responses(conn: Connection, cutoff: float, limit: int) -> int:
     result = conn.execute(
         delete(responses).where(responses.c.id.in_(ids), responses.c.status.not_in(RUNNING))
     )
+    ledger.record(conn, key, [ledger.Entry(i, ledger.PURGED) for i in ids], time.time())
     return int(result.rowcount)
 
 

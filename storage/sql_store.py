@@ -11,8 +11,8 @@ import orjson
 from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.ports import AppendBatch, Claim, ResponseRecord, StoredEvent
-from storage import statements
+from domain.ports import AppendBatch, Claim, Final, ResponseRecord, StoredEvent
+from storage import ledger, statements
 from storage.database import SqliteCheckpointer
 from storage.item_pages import page_items
 from storage.projections import Heads, chain, write_finals, write_tool_calls
@@ -82,7 +82,7 @@ def _create_rows(conn: Connection, batches: Sequence[AppendBatch], now: float) -
 
 
 def _append(
-    conn: Connection, batches: Sequence[AppendBatch], now: float, heads: Heads
+    conn: Connection, batches: Sequence[AppendBatch], now: float, heads: Heads, key: bytes
 ) -> tuple[set[str], Heads]:
     """Returns the fenced-out response ids and the chain heads of the ones that moved."""
     audit = [b for b in batches if b.audit_only]
@@ -93,7 +93,9 @@ def _append(
         _create_rows(conn, batches, now)
         moved = {b.response_id for b in batches if b.create is not None}
         moved |= statements.fence(conn, [b for b in batches if b.create is None], now)
-        rows, new_heads = chain(conn, [b for b in batches if b.response_id in moved], heads, now)
+        rows, new_heads = chain(
+            conn, [b for b in batches if b.response_id in moved], heads, now, key
+        )
         statements.insert_events(conn, rows)
     finals = [
         (b.response_id, b.final) for b in batches if b.final is not None and b.response_id in moved
@@ -102,15 +104,32 @@ def _append(
     write_tool_calls(conn, [*batches, *audit], moved)
     if finals:
         write_finals(conn, finals, now)
+        ledger.record(conn, key, _ended(conn, finals, new_heads), now)  # last: see ledger._LOCK
     return {b.response_id for b in batches} - moved, new_heads
 
 
+def _ended(conn: Connection, finals: list[tuple[str, Final]], heads: Heads) -> list[ledger.Entry]:
+    missing = [rid for rid, _ in finals if rid not in heads]
+    if missing:  # a final without events of its own: its head is the last stored event's
+        rows = conn.execute(
+            select(responses.c.id, response_events.c.seq, response_events.c.hash)
+            .join(response_events, and_(response_events.c.response_id == responses.c.id,
+                                        response_events.c.seq == responses.c.last_seq))
+            .where(responses.c.id.in_(missing))
+        )
+        heads = {**heads, **{row[0]: (row[1], bytes(row[2])) for row in rows}}
+    return [
+        ledger.Entry(rid, ledger.ENDED, final.status, *heads.get(rid, (None, None)))
+        for rid, final in finals
+    ]
+
+
 def _append_events(
-    conn: Connection, batches: Sequence[AppendBatch], now: float, heads: Heads
+    conn: Connection, batches: Sequence[AppendBatch], now: float, heads: Heads, key: bytes
 ) -> tuple[set[str], Heads]:
     """`_append` for batches of events alone (PostgreSQL, autocommit): fence and insert in one
     statement. A head read first, if any, needs no transaction: stored events never change."""
-    rows, new_heads = chain(conn, batches, heads, now)
+    rows, new_heads = chain(conn, batches, heads, now, key)
     moved = statements.fence_and_insert(conn, batches, rows, now)
     return {b.response_id for b in batches} - moved, {
         rid: head for rid, head in new_heads.items() if rid in moved
@@ -118,16 +137,16 @@ def _append_events(
 
 
 def _append_creates(
-    conn: Connection, batches: Sequence[AppendBatch], now: float
+    conn: Connection, batches: Sequence[AppendBatch], now: float, key: bytes
 ) -> tuple[set[str], Heads]:
     """`_append` for new responses with their first events alone (PostgreSQL, autocommit): one
     statement, the round trip an API process's create waits for."""
-    rows, heads = chain(conn, batches, {}, now)
+    rows, heads = chain(conn, batches, {}, now, key)
     statements.create_with_events(conn, batches, _input_item_rows(batches), rows, now)
     return set(), heads
 
 
-def _delete(conn: Connection, response_id: str) -> bool:
+def _delete(conn: Connection, response_id: str, key: bytes) -> bool:
     conn.execute(delete(response_events).where(response_events.c.response_id == response_id))
     conn.execute(
         delete(response_input_items).where(response_input_items.c.response_id == response_id)
@@ -136,7 +155,10 @@ def _delete(conn: Connection, response_id: str) -> bool:
         delete(response_output_items).where(response_output_items.c.response_id == response_id)
     )
     # The tool-call audit keeps its rows: it records what happened, whatever is deleted later.
-    return conn.execute(delete(responses).where(responses.c.id == response_id)).rowcount > 0
+    if conn.execute(delete(responses).where(responses.c.id == response_id)).rowcount == 0:
+        return False
+    ledger.record(conn, key, [ledger.Entry(response_id, ledger.DELETED)], time.time())
+    return True
 
 
 _RUNNING = ("queued", "in_progress")
@@ -195,8 +217,11 @@ class SqlEventStore:
     synchronous for SQLite (see storage.database.sqlite_writer), asyncpg for PostgreSQL.
     Reads use an async pool."""
 
-    def __init__(self, writer: AsyncEngine | Engine, reader: AsyncEngine) -> None:
+    def __init__(
+        self, writer: AsyncEngine | Engine, reader: AsyncEngine, audit_key: bytes = b""
+    ) -> None:
         self._writer = writer
+        self.audit_key = audit_key  # keys the event chains and the audit ledger
         self._reader = reader
         self._checkpointer = (
             SqliteCheckpointer(str(writer.url)) if isinstance(writer, Engine) else None
@@ -241,12 +266,14 @@ class SqlEventStore:
         now = time.time()
         if self._autocommit is not None and statements.events_only(batches):
             async with self._autocommit.connect() as conn:
-                fenced, heads = await conn.run_sync(_append_events, batches, now, self._heads)
+                fenced, heads = await conn.run_sync(
+                    _append_events, batches, now, self._heads, self.audit_key
+                )
         elif self._autocommit is not None and statements.creates_only(batches):
             async with self._autocommit.connect() as conn:
-                fenced, heads = await conn.run_sync(_append_creates, batches, now)
+                fenced, heads = await conn.run_sync(_append_creates, batches, now, self.audit_key)
         else:
-            fenced, heads = await self._write(_append, batches, now, self._heads)
+            fenced, heads = await self._write(_append, batches, now, self._heads, self.audit_key)
         self._heads.update(heads)
         for b in batches:
             if b.final is not None or b.response_id in fenced:
@@ -259,7 +286,7 @@ class SqlEventStore:
         return fenced
 
     async def delete(self, response_id: str) -> bool:
-        return await self._write(_delete, response_id)
+        return await self._write(_delete, response_id, self.audit_key)
 
     async def claim(self, response_id: str, worker: str, lease_s: float) -> Claim | None:
         """Take a running response over: bumps the epoch, which fences out any old writer.

@@ -68,7 +68,7 @@ async def test_purge_goes_in_bounded_batches(store: SqlEventStore):
     for index in range(7):
         await _response(store, f"resp_{index}", created_at=100 + index, status="completed")
     # One transaction takes at most `limit` responses, oldest first.
-    taken = await store.write(retention.purge_responses, 5000.0, 3)
+    taken = await store.write(retention.purge_responses, 5000.0, 3, b"")
     assert taken == 3
     assert [await store.get(f"resp_{i}") is None for i in range(7)] == [True] * 3 + [False] * 4
     purged = await Retention(store, response_ttl_s=1000, audit_ttl_s=0, batch=3).purge(now=5000)
