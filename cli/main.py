@@ -33,10 +33,34 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(**overrides)
 
 
+def _check_store(settings: Settings) -> None:
+    """Refuse an SQLite store that cannot be served before anything starts on it."""
+    from pathlib import Path
+
+    from storage.database import is_sqlite, normalise_url
+    from storage.sqlite_check import StoreUnusable, check_sqlite
+
+    if settings.database_url:
+        url = normalise_url(settings.database_url)
+        if not is_sqlite(url):
+            return
+        path = Path(url.split(":///", 1)[1])
+    else:
+        path = Path(settings.data_dir).expanduser().resolve() / "responsed.db"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreUnusable(f"cannot create the data directory {path.parent} ({error.strerror}); "
+                            "set --data-dir to a writable place") from None
+    check_sqlite(path, settings.sqlite_check_s)
+
+
 def _serve(settings: Settings) -> None:
     import uvicorn
 
     from api.app import create_app
+
+    _check_store(settings)
 
     app = create_app(settings)
     # Each streamed token allocates a few short-lived dicts; with the default threshold (700)
@@ -88,6 +112,7 @@ def _worker(settings: Settings) -> None:
 def _migrate(settings: Settings) -> None:
     from storage.migrate import upgrade
 
+    _check_store(settings)
     url = settings.resolved_database_url
     asyncio.run(upgrade(url))
     print(f"migrated {url.split('@')[-1]}")

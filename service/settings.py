@@ -214,6 +214,10 @@ class Settings:
         "env": "RESPONSED_AUDIT_KEY",
         "help": "secret that keys the event chains and the audit ledger (not the encryption "
                 "key); empty: a key made and kept in data_dir"})
+    sqlite_check_s: float = field(default=10.0, metadata={
+        "env": "RESPONSED_SQLITE_CHECK_S",
+        "help": "seconds PRAGMA quick_check may take on an SQLite store at start (a larger "
+                "file is checked as far as it gets); 0 = skip"})
     log_level: str = field(
         default="info",
         metadata={"env": "RESPONSED_LOG_LEVEL", "help": "debug | info | warning | error"},
