@@ -79,10 +79,11 @@ async def purge_command(settings: Settings) -> int:
     async def run(store: SqlEventStore) -> int:
         retention = Retention(
             store, response_ttl_s=settings.response_ttl_s, audit_ttl_s=settings.audit_ttl_s,
-            batch=settings.purge_batch,
+            batch=settings.purge_batch, conversation_ttl_s=settings.conversation_ttl_s,
         )
         purged = await retention.purge()
-        print(f"purged {purged.responses} responses and {purged.audit_rows} audit rows")
+        print(f"purged {purged.responses} responses and {purged.audit_rows} audit rows, "
+              f"{purged.conversations} conversations")
         return 0
 
     return await with_store(settings, run, audited=True)

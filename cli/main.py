@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         _add_setting_flags(action, ["data_dir", "database_url", "auth_cache_s", "log_level"])
     purge = commands.add_parser("purge", help="delete expired responses and audit rows now")
     _add_setting_flags(purge, ["data_dir", "database_url", "response_ttl_s", "audit_ttl_s",
-                               "purge_batch", "audit_key", "log_level"])
+                               "purge_batch", "audit_key", "conversation_ttl_s", "log_level"])
     args = parser.parse_args(argv)
     settings = _settings(args)
     logging.basicConfig(

@@ -160,6 +160,7 @@ class Runtime:
         retention = Retention(
             store, response_ttl_s=settings.response_ttl_s, audit_ttl_s=settings.audit_ttl_s,
             batch=settings.purge_batch, interval_s=settings.purge_interval_s,
+            conversation_ttl_s=settings.conversation_ttl_s,
         )
         retention.start()
         return cls(

@@ -214,6 +214,10 @@ class Settings:
         "env": "RESPONSED_AUDIT_KEY",
         "help": "secret that keys the event chains and the audit ledger (not the encryption "
                 "key); empty: a key made and kept in data_dir"})
+    conversation_ttl_s: float = field(default=30 * 86400.0, metadata={
+        "env": "RESPONSED_CONVERSATION_TTL_S",
+        "help": "conversations idle this long (no item added) are purged with their items (30 "
+                "days); 0 = keep forever"})
     sqlite_check_s: float = field(default=10.0, metadata={
         "env": "RESPONSED_SQLITE_CHECK_S",
         "help": "seconds PRAGMA quick_check may take on an SQLite store at start (a larger "

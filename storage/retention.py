@@ -13,6 +13,8 @@ from sqlalchemy import Column, Connection, Table, delete, func, select
 
 from storage import ledger
 from storage.tables import (
+    conversation_items,
+    conversations,
     response_events,
     response_input_items,
     response_output_items,
@@ -46,6 +48,34 @@ def purge_responses(conn: Connection, cutoff: float, limit: int, key: bytes) -> 
         delete(responses).where(responses.c.id.in_(ids), responses.c.status.not_in(RUNNING))
     )
     ledger.record(conn, key, [ledger.Entry(i, ledger.PURGED) for i in ids], time.time())
+    return int(result.rowcount)
+
+
+def purge_conversations(conn: Connection, cutoff: float, limit: int) -> int:
+    """Delete up to `limit` conversations idle since before `cutoff` (created then, no item
+    added since), with their items. One with a response running on it stays."""
+    recent = (
+        select(conversation_items.c.conversation_id)
+        .where(conversation_items.c.conversation_id == conversations.c.id,
+               conversation_items.c.created_at >= cutoff)
+        .exists()
+    )
+    candidates = (
+        select(conversations.c.id)
+        .where(conversations.c.created_at < cutoff, conversations.c.active_response_id.is_(None),
+               ~recent)
+        .order_by(conversations.c.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = [row[0] for row in conn.execute(candidates)]
+    if not ids:
+        return 0
+    conn.execute(delete(conversation_items).where(conversation_items.c.conversation_id.in_(ids)))
+    result = conn.execute(
+        delete(conversations).where(conversations.c.id.in_(ids),
+                                    conversations.c.active_response_id.is_(None))
+    )
     return int(result.rowcount)
 
 

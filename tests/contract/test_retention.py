@@ -15,7 +15,14 @@ from storage import retention
 from storage.database import create_engines
 from storage.key_store import KeyStore
 from storage.sql_store import SqlEventStore
-from storage.tables import api_keys, response_events, response_input_items, responses
+from storage.tables import (
+    api_keys,
+    conversation_items,
+    conversations,
+    response_events,
+    response_input_items,
+    responses,
+)
 from tests.conftest import make_database_url
 
 
@@ -180,3 +187,35 @@ async def test_audit_rows_have_their_own_longer_retention(store: SqlEventStore):
         left = sorted(r[0] for r in await conn.execute(select(tool_calls.c.id)))
     assert left == [f"fc_4500_{n}" for n in range(3)]
     assert await store.get("resp_4500") is not None
+
+
+async def _conversation(store: SqlEventStore, conversation_id: str, *, created_at: int,
+                        item_at: float | None = None, active: str | None = None) -> None:
+    def make(conn):  # type: ignore[no-untyped-def]
+        conn.execute(insert(conversations).values(
+            id=conversation_id, owner="tenant-a", metadata=b"{}", created_at=created_at,
+            next_position=0 if item_at is None else 1, active_response_id=active))
+        if item_at is not None:
+            conn.execute(insert(conversation_items).values(
+                conversation_id=conversation_id, position=0, item_id=f"msg_{conversation_id}",
+                data=b"{}", created_at=item_at))
+
+    await store.write(make)
+
+
+async def test_conversations_expire_after_their_own_ttl_of_inactivity(store: SqlEventStore):
+    await _conversation(store, "conv_idle", created_at=100)
+    await _conversation(store, "conv_idle_items", created_at=100, item_at=200.0)
+    await _conversation(store, "conv_recent_item", created_at=100, item_at=4500.0)
+    await _conversation(store, "conv_young", created_at=4500)
+    await _conversation(store, "conv_in_use", created_at=100, active="resp_running")
+    # Responses live forever here: conversations go on their own clock.
+    purged = await Retention(store, response_ttl_s=0, audit_ttl_s=0,
+                             conversation_ttl_s=1000, batch=1).purge(now=5000)
+    assert purged.conversations == 2
+    async with store.reader.connect() as conn:
+        left = sorted(r[0] for r in await conn.execute(select(conversations.c.id)))
+        items = sorted(r[0] for r in await conn.execute(
+            select(conversation_items.c.conversation_id)))
+    assert left == ["conv_in_use", "conv_recent_item", "conv_young"]
+    assert items == ["conv_recent_item"]

@@ -161,3 +161,24 @@ def test_the_purge_command(backend: str, request: pytest.FixtureRequest, tmp_pat
             http.post(f"/v1/responses/{slow}/cancel")
     finally:
         server.stop()
+
+
+def test_idle_conversations_are_purged_by_a_live_server(tmp_path: Path):
+    server = ServerProcess.start(
+        tmp_path, "--data-dir", str(tmp_path / "data"), "--conversation-ttl-s", "1",
+        "--purge-interval-s", "0.2",
+    )
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=30) as http:
+            conversation = http.post("/v1/conversations", json={"items": [
+                {"type": "message", "role": "user", "content": "remember me"}]}).json()
+            assert http.get(f"/v1/conversations/{conversation['id']}").status_code == 200
+            for _ in range(300):
+                if http.get(f"/v1/conversations/{conversation['id']}").status_code == 404:
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail("an idle conversation outlived its TTL")
+            assert http.get(f"/v1/conversations/{conversation['id']}/items").status_code == 404
+    finally:
+        server.stop()
