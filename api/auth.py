@@ -14,7 +14,8 @@ from litestar import Request
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from domain.errors import Unauthorized
+from domain import keys
+from domain.errors import TooManyRequests, Unauthorized
 from domain.keys import Principal
 
 OPEN = "auth_open"  # the route-handler opt that exempts a route from access control
@@ -30,8 +31,17 @@ class AuthMiddleware(ASGIMiddleware):
             scope["auth"] = runtime.default_principal
         else:
             key = _bearer(scope["headers"])
+            throttle = runtime.auth_throttle
+            address = (scope.get("client") or ("unknown",))[0]
+            key_id = keys.key_id_of(key) if key else None
+            wait = throttle.retry_after(address, key_id)
+            if wait:
+                raise TooManyRequests(
+                    "Too many failed authentication attempts from this address; try again "
+                    "later.", retry_after=wait, code="too_many_auth_failures")
             found = await authenticator.principal(key)
             if found is None:
+                throttle.failed(address)
                 # Nothing of the key goes back, not even a masked part of it.
                 raise Unauthorized(
                     "Incorrect API key provided." if key else
@@ -39,6 +49,8 @@ class AuthMiddleware(ASGIMiddleware):
                     "'Authorization: Bearer <key>'.",
                     code="invalid_api_key" if key else "missing_api_key",
                 )
+            if key_id is not None:
+                throttle.succeeded(key_id)
             scope["auth"] = found
         await next_app(scope, receive, send)
 

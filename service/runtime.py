@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -13,6 +13,7 @@ from domain.ports import Bus, Engine
 from service.audit import AuditService
 from service.audit_key import audit_key
 from service.auth import Authenticator
+from service.auth_throttle import FailureThrottle
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher, QueueDispatcher, process_name
 from service.limits import InflightLimiter, SubscriberLimit
@@ -79,6 +80,7 @@ class Runtime:
     worker: WorkerService | None = None
     auth: Authenticator | None = None  # None: API keys are not required
     retention: Retention | None = None
+    auth_throttle: FailureThrottle = field(default_factory=lambda: FailureThrottle(1, 0.0))
 
     @classmethod
     async def start(cls, settings: Settings, *, worker: bool = False) -> Runtime:
@@ -166,6 +168,7 @@ class Runtime:
         return cls(
             settings, role, store, bus, writer, engine, dispatcher, responses, conversations,
             audit, jobs, service, auth, retention,
+            FailureThrottle(settings.auth_failure_burst, settings.auth_failure_rate),
         )
 
     @cached_property

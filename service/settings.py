@@ -214,6 +214,13 @@ class Settings:
         "env": "RESPONSED_AUDIT_KEY",
         "help": "secret that keys the event chains and the audit ledger (not the encryption "
                 "key); empty: a key made and kept in data_dir"})
+    auth_failure_burst: int = field(default=50, metadata={
+        "env": "RESPONSED_AUTH_FAILURE_BURST",
+        "help": "failed authentications a client address may make at once before 429s"})
+    auth_failure_rate: float = field(default=2.0, metadata={
+        "env": "RESPONSED_AUTH_FAILURE_RATE",
+        "help": "failed authentications per second an address is allowed after its burst; "
+                "0 = no throttle"})
     conversation_ttl_s: float = field(default=30 * 86400.0, metadata={
         "env": "RESPONSED_CONVERSATION_TTL_S",
         "help": "conversations idle this long (no item added) are purged with their items (30 "
