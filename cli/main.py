@@ -59,6 +59,7 @@ def _serve(settings: Settings) -> None:
     import uvicorn
 
     from api.app import create_app
+    from api.http_limits import HttpLimits, guarded_protocol
 
     _check_store(settings)
 
@@ -75,7 +76,10 @@ def _serve(settings: Settings) -> None:
         log_level=settings.log_level,
         access_log=settings.logs_access,
         loop="auto",
-        http="auto",
+        http=guarded_protocol(HttpLimits(
+            settings.max_headers, settings.max_header_bytes, settings.header_timeout_s,
+            settings.body_timeout_s,
+        )),
         timeout_graceful_shutdown=5,
     )
 

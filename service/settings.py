@@ -221,6 +221,17 @@ class Settings:
         "env": "RESPONSED_AUTH_FAILURE_RATE",
         "help": "failed authentications per second an address is allowed after its burst; "
                 "0 = no throttle"})
+    max_headers: int = field(default=100, metadata={
+        "env": "RESPONSED_MAX_HEADERS", "help": "most header lines in one request (431 above)"})
+    max_header_bytes: int = field(default=65536, metadata={
+        "env": "RESPONSED_MAX_HEADER_BYTES",
+        "help": "largest request line plus headers, in bytes (431 above)"})
+    header_timeout_s: float = field(default=10.0, metadata={
+        "env": "RESPONSED_HEADER_TIMEOUT_S",
+        "help": "seconds a client may take to send a request's headers (408 after)"})
+    body_timeout_s: float = field(default=30.0, metadata={
+        "env": "RESPONSED_BODY_TIMEOUT_S",
+        "help": "longest pause inside a request body, in seconds (the connection is closed)"})
     conversation_ttl_s: float = field(default=30 * 86400.0, metadata={
         "env": "RESPONSED_CONVERSATION_TTL_S",
         "help": "conversations idle this long (no item added) are purged with their items (30 "
