@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -94,6 +95,22 @@ def _int_param(value: str | None, name: str, *, minimum: int, maximum: int) -> i
     return number
 
 
+_INLINE_PARSE_BYTES = 1024 * 1024
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(
+            "We could not parse the JSON body of your request. (HINT: This likely means you "
+            "aren't using your HTTP library correctly.)",
+            code="invalid_json",
+        ) from None
+    check_depth(body)
+    return body
+
+
 def _event_stream(events) -> Stream:  # type: ignore[no-untyped-def]
     return Stream(sse.encode(events), media_type="text/event-stream", headers=sse.HEADERS)
 
@@ -111,15 +128,10 @@ class ResponsesController(Controller):
     async def create(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
         _json_body_type(request)
         raw = await request.body()
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise InvalidRequest(
-                "We could not parse the JSON body of your request. (HINT: This likely means you "
-                "aren't using your HTTP library correctly.)",
-                code="invalid_json",
-            ) from None
-        check_depth(body)
+        # A body of megabytes takes a while to parse and walk: in a thread, so the event loop
+        # keeps every running stream flowing meanwhile.
+        body = await asyncio.to_thread(_parse, raw) if len(raw) > _INLINE_PARSE_BYTES else (
+            _parse(raw))
         runtime = _runtime(state)
         created = await runtime.responses.create(body, _owner(request))
         if created.events is None:  # background without stream: answer at once

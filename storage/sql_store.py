@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +28,11 @@ from storage.tables import (
 
 T = TypeVar("T")
 _MAX_HEADS = 100_000
+_THREADED_WRITE_BYTES = 1024 * 1024
+
+
+def _payload_bytes(batches: Sequence[AppendBatch]) -> int:
+    return sum(len(b.create.request) for b in batches if b.create is not None)
 
 _RECORD_COLUMNS = (
     responses.c.id,
@@ -227,6 +233,7 @@ class SqlEventStore:
             SqliteCheckpointer(str(writer.url)) if isinstance(writer, Engine) else None
         )
         self._heads: Heads = {}  # chain heads of responses still being written
+        self._sqlite_lock = asyncio.Lock()
         # Appends of events alone are one statement: no BEGIN and COMMIT round trips around it.
         self._autocommit = (
             writer.execution_options(isolation_level="AUTOCOMMIT")
@@ -244,12 +251,21 @@ class SqlEventStore:
         deadlock against it)."""
         return await self._write(fn, *args)
 
-    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _write(self, fn: Callable[..., T], *args: Any, threaded: bool = False) -> T:
         if isinstance(self._writer, AsyncEngine):
             async with self._writer.begin() as conn:
                 return await conn.run_sync(fn, *args)
-        if self._checkpointer is not None:
-            self._checkpointer.start()
+        # Uncontended, the lock costs no turn of the loop; it only matters while a threaded
+        # write holds the one connection.
+        async with self._sqlite_lock:
+            if self._checkpointer is not None:
+                self._checkpointer.start()
+            if threaded:
+                return await asyncio.to_thread(self._write_sync, fn, *args)
+            return self._write_sync(fn, *args)
+
+    def _write_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        assert isinstance(self._writer, Engine)
         with self._writer.begin() as conn:
             result = fn(conn, *args)
         if self._checkpointer is not None and self._checkpointer.restart_wanted:
@@ -273,7 +289,12 @@ class SqlEventStore:
             async with self._autocommit.connect() as conn:
                 fenced, heads = await conn.run_sync(_append_creates, batches, now, self.audit_key)
         else:
-            fenced, heads = await self._write(_append, batches, now, self._heads, self.audit_key)
+            # A flush carrying megabytes (a huge request) would hold SQLite's writer on the event
+            # loop's thread for hundreds of milliseconds: it runs in a thread instead.
+            fenced, heads = await self._write(
+                _append, batches, now, self._heads, self.audit_key,
+                threaded=_payload_bytes(batches) > _THREADED_WRITE_BYTES,
+            )
         self._heads.update(heads)
         for b in batches:
             if b.final is not None or b.response_id in fenced:

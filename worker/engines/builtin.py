@@ -44,21 +44,43 @@ def _text(content: Any) -> str:
     return ""
 
 
+def _split(text: str, piece: int = 64 * 1024) -> list[str]:
+    """str.split, a slice at a time: one split of megabytes holds the GIL throughout, and with
+    it the event loop, even from a thread."""
+    if len(text) <= piece:
+        return text.split()
+    words: list[str] = []
+    carry = ""
+    for start in range(0, len(text), piece):
+        chunk = carry + text[start : start + piece]
+        parts = chunk.split()
+        carry = parts.pop() if parts and not chunk[-1].isspace() else ""
+        words += parts
+    if carry:
+        words.append(carry)
+    return words
+
+
 def _words(text: str) -> list[str]:
-    words = text.split()
+    words = _split(text)
     return [words[0], *(" " + w for w in words[1:])] if words else []
+
+
+_INLINE_PLAN_CHARS = 64 * 1024
 
 
 class BuiltinEngine:
     def __init__(self, tokens_per_s: float = 0.0) -> None:
         self._interval = 1.0 / tokens_per_s if tokens_per_s > 0 else 0.0
 
-    async def stream(self, request: EngineRequest) -> AsyncIterator[Chunk]:
+    @staticmethod
+    def _plan(request: EngineRequest) -> tuple[list[Chunk], int, bool, int, int]:
+        """(chunks, budget, calls made, reasoning chunks, input tokens)."""
         prompt = next(
             (_text(m.get("content")) for m in reversed(request.messages) if m["role"] == "user"),
             "",
         )
-        input_tokens = sum(len(_text(m.get("content")).split()) for m in request.messages)
+        input_tokens = sum(len(_split(_text(m.get("content")))) for m in request.messages)
         if prompt.startswith("fail:"):
             raise EngineError(f"The built-in engine was asked to fail: {prompt[5:].strip()}")
         refuse = prompt.startswith("refuse:")
@@ -91,6 +113,17 @@ class BuiltinEngine:
         else:
             plan += [kind(w) for w in words]
         budget = request.max_tokens if request.max_tokens is not None else len(plan)
+        return plan, budget, bool(calls), len(reasoning), input_tokens
+
+    async def stream(self, request: EngineRequest) -> AsyncIterator[Chunk]:
+        size = sum(len(_text(m.get("content"))) for m in request.messages)
+        # Splitting a huge prompt into words takes seconds of CPU: in a thread, the event loop
+        # keeps serving every other stream meanwhile. Small ones are planned inline.
+        if size > _INLINE_PLAN_CHARS:
+            planned = await asyncio.to_thread(self._plan, request)
+        else:
+            planned = self._plan(request)
+        plan, budget, calls, reasoning, input_tokens = planned
         emitted = 0
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -105,7 +138,7 @@ class BuiltinEngine:
             "length" if budget < len(plan) else "tool_calls" if calls else "stop",
             input_tokens=input_tokens,
             output_tokens=emitted,
-            reasoning_tokens=min(emitted, len(reasoning)),
+            reasoning_tokens=min(emitted, reasoning),
         )
 
     async def close(self) -> None:
