@@ -45,8 +45,8 @@ def populated(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     data = workdir / "data"
     server = ServerProcess.start(workdir, "--data-dir", str(data))
     with OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0) as sdk:
-        for i in range(150):
-            sdk.responses.create(model="m", input=f"filling page after page {i} " * 8)
+        for i in range(40):
+            sdk.responses.create(model="m", input=f"filling page after page {i} " * 30)
     server.stop()
     return data
 
