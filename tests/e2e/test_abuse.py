@@ -1,12 +1,11 @@
 """Abuse limits against a live server: a flood of wrong keys is throttled per client address
-(429 with Retry-After) while valid keys keep working."""
+(429 with Retry-After) while valid keys keep working; headers are bounded and slow clients
+timed out. (Huge bodies off the loop: tests/contract/test_sqlite_wal.py and
+tests/engines/test_builtin.py.)"""
 
 from __future__ import annotations
 
-import itertools
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,51 +126,3 @@ def test_a_slow_body_times_out(bounded: ServerProcess) -> None:
     reply = _exchange(bounded, raw)
     assert b"200 OK" not in reply
 
-
-def test_a_huge_request_does_not_stall_other_streams(tmp_path: Path) -> None:
-    """A 15 MiB body of 2.5M words is parsed and converted while another response streams.
-    The stream's longest pause while the big request is handled is compared with its own
-    longest pause before it, on the same machine in the same run: a loop blocked for the big
-    request shows as a pause many times any the stream had on its own."""
-    server = ServerProcess.start(
-        tmp_path, "--data-dir", str(tmp_path / "data"), "--builtin-rate", "50",
-        "--max-body-bytes", str(16 * 1024 * 1024),
-    )
-    big = {"model": "m", "max_output_tokens": 16,
-           "input": " ".join(f"w{i % 100000:05d}" for i in range(2_500_000))}
-    try:
-        with httpx.Client(base_url=server.base_url, timeout=120) as http:
-            arrivals: list[float] = []
-            big_window: list[float] = []
-            with http.stream("POST", "/v1/responses", json={
-                    "model": "m", "stream": True,
-                    "input": " ".join(f"t{i}" for i in range(400))}) as stream:
-                lines = stream.iter_lines()
-                for line in lines:
-                    if line.startswith("data: "):
-                        arrivals.append(time.monotonic())
-                    if len(arrivals) == 60:
-                        break
-
-                def send_big() -> None:
-                    big_window.append(time.monotonic())
-                    with httpx.Client(base_url=server.base_url, timeout=120) as other:
-                        reply = other.post("/v1/responses", json=big)
-                    big_window.append(time.monotonic())
-                    assert reply.status_code == 200, reply.text[:300]
-
-                sender = threading.Thread(target=send_big)
-                sender.start()
-                for line in lines:
-                    if line.startswith("data: "):
-                        arrivals.append(time.monotonic())
-                    if not sender.is_alive() and len(arrivals) > 60 + 40:
-                        break
-                sender.join()
-    finally:
-        server.stop()
-    start, end = big_window
-    before = [b - a for a, b in itertools.pairwise(arrivals[:60])]
-    during = [b - a for a, b in itertools.pairwise(arrivals) if start <= b <= end]
-    assert during, "the stream sent nothing while the big request was handled"
-    assert max(during) < 10 * max(before), (max(during), max(before), end - start)
