@@ -6,15 +6,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
-from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import HTTPException
 
 from api.audit import list_tool_calls
 from api.auth import AuthMiddleware
+from api.body import provide_body
+from api.compaction import compact
 from api.conversations import ConversationsController
-from api.docs import openapi_json, swagger
+from api.docs import assets, openapi_json, swagger
 from api.errors import on_http_exception, on_responsed_error, on_unexpected
+from api.models import list_models, retrieve_model
 from api.openapi import build_openapi
+from api.params import provide_params
 from api.routes import ResponsesController, healthz, prometheus_metrics, readyz
 from domain.errors import ResponsedError
 from service import metrics
@@ -40,9 +44,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await runtime.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             ResponsesController,
+            compact,
+            list_models,
+            retrieve_model,
             ConversationsController,
             list_tool_calls,
             healthz,
@@ -50,16 +57,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
             prometheus_metrics,
             openapi_json,
             swagger,
+            assets,
         ],
         lifespan=[lifespan],
         middleware=[AuthMiddleware()],
-        state=State({"openapi": build_openapi(settings)}),
+        # What a handler's `params` / `payload` argument is typed with is what it gets.
+        dependencies={
+            "params": Provide(provide_params, sync_to_thread=False),
+            "payload": Provide(provide_body),
+        },
         exception_handlers={
             ResponsedError: on_responsed_error,
             HTTPException: on_http_exception,
             Exception: on_unexpected,
         },
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=None,  # api.openapi writes the document out; api.docs serves it
+        openapi_config=None,  # api.openapi generates the document; api.docs serves it
         debug=False,
     )
+    app.state.openapi = build_openapi(app, settings)
+    return app

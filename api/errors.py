@@ -3,13 +3,51 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
-from domain.errors import ResponsedError
+from domain.errors import ResponsedError, ServiceUnavailable
+from service.runtime import is_outage
 
 log = logging.getLogger("responsed.api")
+
+# Every `code` an error envelope can carry, with what it means: the document lists them, and a
+# test fails when the server raises a code missing here.
+ERROR_CODES = {
+    "invalid_json": "The body is not JSON, or not a JSON object.",
+    "invalid_type": "A field or parameter has the wrong type (`param` names it).",
+    "invalid_value": "A field or parameter is out of range, malformed or repeated.",
+    "missing_required_parameter": "A required field is missing.",
+    "mutually_exclusive_parameters": "Two fields that cannot be combined were both sent.",
+    "invalid_request": "The request cannot be carried out in this state.",
+    "integer_above_max_value": "A number is above this deployment's limit.",
+    "array_above_max_length": "An array has more entries than this deployment allows.",
+    "invalid_encrypted_content": "A reasoning or compaction item's encrypted_content was not "
+    "made here, for this tenant.",
+    "engine_error": "The engine could not do its part (a compaction's summary); retry.",
+    "model_not_found": "The model is not one this server lists (GET /v1/models).",
+    "previous_response_not_found": "`previous_response_id` names no response of this tenant.",
+    "previous_response_in_progress": "The previous response has not ended yet.",
+    "response_in_progress": "The response is still running.",
+    "conversation_locked": "Another response is running in this conversation.",
+    "item_not_found": "No such item.",
+    "not_found": "No such route.",
+    "method_not_allowed": "The route does not take this method.",
+    "request_too_large": "The body is over this deployment's size limit.",
+    "unsupported_media_type": "The body was not sent as application/json.",
+    "missing_api_key": "No API key was sent.",
+    "invalid_api_key": "The API key is unknown or revoked.",
+    "too_many_auth_failures": "Too many failed authentications from this client address; "
+    "retry after Retry-After seconds.",
+    "too_many_in_flight": "Too many of this tenant's responses are queued or running.",
+    "too_many_subscribers": "Too many clients are streaming this response.",
+    "idempotency_key_reused": "The Idempotency-Key was used before with another body.",
+    "idempotency_key_in_use": "The first request with this Idempotency-Key is still running.",
+    "service_unavailable": "A storage dependency is away; retry after Retry-After seconds.",
+}
+ErrorCode = Literal[tuple(ERROR_CODES)]  # type: ignore[valid-type]
 
 _TYPES = {
     401: "authentication_error",
@@ -61,7 +99,12 @@ def on_http_exception(_: Request, exc: HTTPException) -> Response[dict[str, obje
     return error_response(status, message, code=code, headers=exc.headers)
 
 
-def on_unexpected(_: Request, exc: Exception) -> Response[dict[str, object]]:
+def on_unexpected(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    if is_outage(exc):
+        # Not a bug: a dependency is away. A 503 with Retry-After, which the SDKs retry.
+        log.warning("%s %s: a dependency is unavailable: %s", request.method,
+                    request.url.path, exc.__class__.__name__)
+        return on_responsed_error(request, ServiceUnavailable(code="service_unavailable"))
     log.exception("unhandled error", exc_info=exc)
     # Retrying will not change the outcome of a bug: tell the SDK not to.
     return error_response(

@@ -1,723 +1,281 @@
-"""The OpenAPI document, written out rather than derived from the handlers.
+"""The OpenAPI document, generated from the app's routes and the models their handlers name.
 
-Handlers read their bodies and query strings themselves (to answer in OpenAI's error envelope),
-so nothing could be inferred from their signatures; this document says what they accept and
-answer, JSON and `text/event-stream` variants and errors included, with this deployment's
-limits. A test holds it to the routes the app really has, and the fuzzing runs against it.
+How an endpoint gets into the document (nothing else to edit):
+
+1. Register its handler with the app (api.app), as every route is.
+2. Path parameters come from the route path (`/{response_id:str}`); summary, description, tags
+   and operationId from the route decorator (`summary=`, `description=`, `tags=` or the
+   controller's, `operation_id=`; without one the id is made from the method and path).
+3. Query-string and header parameters: type an argument `params: Params[SomeQuery]` with a
+   `api.params.QueryModel` (the same model checks the request, so the two cannot disagree).
+4. A JSON body: type an argument `payload: Body[SomeModel]` (or `OptionalBody[...]`,
+   api.body); the model is the body's schema.
+5. The reply: `responses={200: reply(SomeModel, "what it is")}` in the decorator
+   (`reply(..., streams=True)` when `stream` makes it text/event-stream); any error status
+   beyond the derived ones: `responses={429: refusal("why", retry_after=True)}`.
+6. `opt={OPEN: True}` (api.auth) marks a route that needs no key: `security: []`, no 401.
+
+A handler that declares no reply stops the app from starting; tests/unit/test_openapi.py fails
+when a route, a parameter, an event type or a raised error code is missing from the document.
+WebSocket routes are not HTTP operations and stay out of the document. A new reply shape is a
+pydantic model in api.schema (a page: subclass `Page` with a typed `data`); a new event type is
+a member of domain.events.EventType; a new error code an entry of api.errors.ERROR_CODES.
+
+Derived without being written: 400 for an operation with parameters or a body, 401 and 429
+(failed authentications throttled) when keys are required, 404 when the path names something,
+413 and 415 with a body; event types from domain.events; error codes from
+api.errors.ERROR_CODES; the limits from the models' fields and from this deployment's settings.
+Written by hand here: the document's title and introduction, the default wording of the derived
+errors, and the two settings-dependent bounds of a create request (`input` items,
+`max_output_tokens`), which no model field holds.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from domain.limits import MAX_JSON_DEPTH
-from domain.request import MAX_METADATA_KEY, MAX_METADATA_PAIRS, MAX_METADATA_VALUE
+from litestar import Litestar
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.routes import HTTPRoute
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from api.auth import OPEN
+from api.body import body_kind
+from api.errors import ERROR_CODES
+from api.params import QueryModel, location, params_model
+from api.schema import Error, ResponseStreamEvent, ServerSentEvent
 from service.settings import Settings
 
 Schema = dict[str, Any]
+_REF = "#/components/schemas/{model}"
 
 
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
+@dataclass
+class Reply(ResponseSpec):
+    """The success reply: its model, and whether `stream` turns it into an event stream."""
+
+    streams: bool = False
 
 
-def _nullable(schema: Schema) -> Schema:
-    return {"anyOf": [schema, {"type": "null"}]}
+@dataclass
+class Refusal(ResponseSpec):
+    """An error reply an operation gives beyond the derived ones."""
+
+    retry_after: bool = False
 
 
-_STRING_OR_NULL: Schema = {"type": ["string", "null"]}
-_BOOL_OR_NULL: Schema = {"type": ["boolean", "null"]}
-_OBJECT: Schema = {"type": "object"}
-
-STREAM_EVENT_TYPES = [
-    "response.created",
-    "response.queued",
-    "response.in_progress",
-    "response.output_item.added",
-    "response.output_item.done",
-    "response.content_part.added",
-    "response.content_part.done",
-    "response.output_text.delta",
-    "response.output_text.done",
-    "response.refusal.delta",
-    "response.refusal.done",
-    "response.function_call_arguments.delta",
-    "response.function_call_arguments.done",
-    "response.reasoning_text.delta",
-    "response.reasoning_text.done",
-    "response.completed",
-    "response.failed",
-    "response.incomplete",
-]
-
-_SSE_DESCRIPTION = (
-    "One server-sent event: `id: <sequence_number>`, `event: <type>` and one `data:` line "
-    "holding a `ResponseStreamEvent` as JSON. A stream ends with its terminal event "
-    "(`response.completed`, `response.failed` or `response.incomplete`) and then "
-    "`data: [DONE]`; `: keep-alive` comment lines may come between events."
-)
+def reply(
+    model: type[BaseModel], description: str, *, streams: bool = False,
+    media_type: str = "application/json",
+) -> Reply:
+    return Reply(model, description=description, streams=streams, media_type=media_type)
 
 
-def _schemas(settings: Settings) -> dict[str, Schema]:
-    metadata: Schema = {
-        "type": "object",
-        "maxProperties": MAX_METADATA_PAIRS,
-        "propertyNames": {"maxLength": MAX_METADATA_KEY},
-        "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_VALUE},
-        "description": f"Up to {MAX_METADATA_PAIRS} pairs; keys up to {MAX_METADATA_KEY} "
-        f"characters, values up to {MAX_METADATA_VALUE}.",
-    }
-    item: Schema = {
-        "type": "object",
-        "description": "An input item: a message (`role` user, system, developer or assistant; "
-        "`content` a string or content parts), a function call or its output, a reasoning "
-        "item or an `item_reference`. Items of unknown types are ignored.",
-        "additionalProperties": True,
-    }
-    return {
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "additionalProperties": False,
-            "properties": {
-                "error": {
-                    "type": "object",
-                    "required": ["message", "type", "param", "code"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "message": {"type": "string"},
-                        "type": {"type": "string"},
-                        "param": _STRING_OR_NULL,
-                        "code": _STRING_OR_NULL,
-                    },
-                }
-            },
-        },
-        "CreateResponse": {
-            "type": "object",
-            "required": ["model"],
-            "additionalProperties": True,
-            "description": "Unknown fields are accepted and ignored. Arrays and objects may "
-            f"nest at most {MAX_JSON_DEPTH} levels deep.",
-            "properties": {
-                "model": {"type": "string", "minLength": 1},
-                "input": {
-                    "anyOf": [
-                        {"type": "string"},
-                        {"type": "array", "maxItems": settings.max_input_items, "items": item},
-                    ]
-                },
-                "instructions": _STRING_OR_NULL,
-                "max_output_tokens": {
-                    "type": ["integer", "null"],
-                    "minimum": 1,
-                    "maximum": settings.max_output_tokens_ceiling,
-                },
-                "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
-                "top_p": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
-                "presence_penalty": {"type": ["number", "null"], "minimum": -2, "maximum": 2},
-                "frequency_penalty": {"type": ["number", "null"], "minimum": -2, "maximum": 2},
-                "top_logprobs": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
-                "metadata": _nullable(metadata),
-                "store": _BOOL_OR_NULL,
-                "stream": {
-                    "type": ["boolean", "null"],
-                    "description": "true: the reply is a text/event-stream.",
-                },
-                "background": {
-                    "type": ["boolean", "null"],
-                    "description": "Run with no client attached; needs `store`.",
-                },
-                "text": _nullable(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "format": {
-                                "type": "object",
-                                "properties": {
-                                    "type": {"enum": ["text", "json_schema", "json_object"]},
-                                    "name": _STRING_OR_NULL,
-                                    "schema": _nullable(_OBJECT),
-                                    "strict": _BOOL_OR_NULL,
-                                    "description": _STRING_OR_NULL,
-                                },
-                            },
-                            "verbosity": _STRING_OR_NULL,
-                        },
-                    }
-                ),
-                "reasoning": _nullable(
-                    {
-                        "type": "object",
-                        "properties": {"effort": _STRING_OR_NULL, "summary": _STRING_OR_NULL},
-                    }
-                ),
-                "user": _STRING_OR_NULL,
-                "safety_identifier": _STRING_OR_NULL,
-                "prompt_cache_key": _STRING_OR_NULL,
-                "service_tier": _STRING_OR_NULL,
-                "truncation": _STRING_OR_NULL,
-                "include": _nullable({"type": "array", "items": {"type": "string"}}),
-                "tools": _nullable({"type": "array", "items": _OBJECT}),
-                "tool_choice": {"anyOf": [{"type": "string"}, _OBJECT, {"type": "null"}]},
-                "parallel_tool_calls": _BOOL_OR_NULL,
-                "max_tool_calls": {"type": ["integer", "null"], "minimum": 1},
-                "previous_response_id": _STRING_OR_NULL,
-                "conversation": {"anyOf": [{"type": "string"}, _OBJECT, {"type": "null"}]},
-            },
-        },
-        "Item": {
-            "type": "object",
-            "required": ["id", "type"],
-            "properties": {"id": {"type": "string"}, "type": {"type": "string"}},
-            "additionalProperties": True,
-        },
-        "Usage": {
-            "type": "object",
-            "required": [
-                "input_tokens",
-                "input_tokens_details",
-                "output_tokens",
-                "output_tokens_details",
-                "total_tokens",
-            ],
-            "properties": {
-                "input_tokens": {"type": "integer"},
-                "input_tokens_details": {
-                    "type": "object",
-                    "required": ["cached_tokens"],
-                    "properties": {"cached_tokens": {"type": "integer"}},
-                },
-                "output_tokens": {"type": "integer"},
-                "output_tokens_details": {
-                    "type": "object",
-                    "required": ["reasoning_tokens"],
-                    "properties": {"reasoning_tokens": {"type": "integer"}},
-                },
-                "total_tokens": {"type": "integer"},
-            },
-        },
-        "Response": {
-            "type": "object",
-            "required": list(_RESPONSE_FIELDS),
-            "properties": dict(_RESPONSE_FIELDS, metadata=metadata),
-        },
-        "ResponseStreamEvent": {
-            "type": "object",
-            "description": "One event of a response's log, as each `data:` line carries it.",
-            "required": ["type", "sequence_number"],
-            "properties": {
-                "type": {"enum": STREAM_EVENT_TYPES},
-                "sequence_number": {"type": "integer", "minimum": 0},
-                "response": _ref("Response"),
-                "output_index": {"type": "integer"},
-                "content_index": {"type": "integer"},
-                "item_id": {"type": "string"},
-                "item": _ref("Item"),
-                "part": _OBJECT,
-                "delta": {"type": "string"},
-                "text": {"type": "string"},
-                "refusal": {"type": "string"},
-                "arguments": {"type": "string"},
-            },
-        },
-        "ServerSentEvent": {
-            "description": _SSE_DESCRIPTION,
-            "anyOf": [
-                {
-                    "type": "object",
-                    "required": ["id", "event", "data"],
-                    "properties": {
-                        "id": {"type": "string", "pattern": "^[0-9]+$"},
-                        "event": {"enum": STREAM_EVENT_TYPES},
-                        "data": {
-                            "type": "string",
-                            "contentMediaType": "application/json",
-                            "contentSchema": _ref("ResponseStreamEvent"),
-                        },
-                    },
-                },
-                {
-                    "type": "object",
-                    "required": ["data"],
-                    "properties": {"data": {"const": "[DONE]"}},
-                },
-            ],
-        },
-        "DeletedResponse": {
-            "type": "object",
-            "required": ["id", "object", "deleted"],
-            "additionalProperties": False,
-            "properties": {
-                "id": {"type": "string"},
-                "object": {"const": "response"},
-                "deleted": {"const": True},
-            },
-        },
-        "InputItemList": {
-            "type": "object",
-            "required": ["object", "data", "first_id", "last_id", "has_more"],
-            "additionalProperties": False,
-            "properties": {
-                "object": {"const": "list"},
-                "data": {"type": "array", "items": _ref("Item")},
-                "first_id": _STRING_OR_NULL,
-                "last_id": _STRING_OR_NULL,
-                "has_more": {"type": "boolean"},
-            },
-        },
-        "Health": {
-            "type": "object",
-            "required": ["status", "role", "engine", "running", "dependencies"],
-            "properties": {
-                "status": {"const": "ok"},
-                "role": {"enum": ["embedded", "api", "worker"]},
-                "engine": {"type": "string"},
-                "running": {"type": "integer"},
-                "dependencies": {"type": "object", "additionalProperties": {"type": "boolean"}},
-            },
-        },
-        "Readiness": {
-            "type": "object",
-            "required": ["status", "dependencies"],
-            "properties": {
-                "status": {"enum": ["ready", "unavailable"]},
-                "dependencies": {"type": "object", "additionalProperties": {"type": "boolean"}},
-            },
-        },
-    }
+def refusal(description: str, *, retry_after: bool = False) -> Refusal:
+    return Refusal(Error, description=description, retry_after=retry_after)
 
 
-_RESPONSE_FIELDS: dict[str, Schema] = {
-    "id": {"type": "string"},
-    "object": {"const": "response"},
-    "created_at": {"type": "integer"},
-    "status": {"enum": ["queued", "in_progress", "completed", "failed", "cancelled", "incomplete"]},
-    "background": {"type": "boolean"},
-    "completed_at": {"type": ["integer", "null"]},
-    "error": _nullable(
-        {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-        }
-    ),
-    "incomplete_details": _nullable(
-        {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}}
-    ),
-    "instructions": _STRING_OR_NULL,
-    "max_output_tokens": {"type": ["integer", "null"]},
-    "max_tool_calls": {"type": ["integer", "null"]},
-    "model": {"type": "string"},
-    "output": {"type": "array", "items": _ref("Item")},
-    "parallel_tool_calls": {"type": "boolean"},
-    "previous_response_id": _STRING_OR_NULL,
-    "conversation": _nullable(_OBJECT),
-    "prompt_cache_key": _STRING_OR_NULL,
-    "reasoning": _nullable(_OBJECT),
-    "safety_identifier": _STRING_OR_NULL,
-    "service_tier": {"type": "string"},
-    "store": {"type": "boolean"},
-    "temperature": {"type": "number"},
-    "text": _OBJECT,
-    "tool_choice": {"anyOf": [{"type": "string"}, _OBJECT]},
-    "tools": {"type": "array", "items": _OBJECT},
-    "top_logprobs": {"type": "integer"},
-    "top_p": {"type": "number"},
-    "presence_penalty": {"type": "number"},
-    "frequency_penalty": {"type": "number"},
-    "truncation": {"type": "string"},
-    "usage": _nullable(_ref("Usage")),
-    "user": _STRING_OR_NULL,
-    "metadata": _OBJECT,  # replaced by the metadata schema in _schemas
+_DERIVED_ERRORS = {
+    400: "Invalid request; `param` names the field or parameter.",
+    401: "Missing, unknown or revoked API key.",
+    404: "Nothing of that id for this tenant (another tenant's ids answer the same).",
+    413: "The body is over {max_body_bytes} bytes.",
+    415: "The body was not sent as application/json.",
+    429: "Too many failed authentications from this client address; retry after Retry-After "
+    "seconds.",
+    503: "A storage dependency (the database, Redis) is unavailable; retry after Retry-After "
+    "seconds.",
 }
+_RETRY_AFTER = {
+    "Retry-After": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+}
+_PATH_PARAM = re.compile(r"\{(\w+):\w+\}")
 
 
-def _error(description: str, headers: dict[str, Schema] | None = None) -> Schema:
+@dataclass
+class _Operation:
+    path: str
+    method: str
+    handler: HTTPRouteHandler
+    path_params: list[str]
+
+
+def _operations(app: Litestar) -> Iterator[_Operation]:
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if not handler.resolve_include_in_schema():
+                continue
+            path = _PATH_PARAM.sub(r"{\1}", route.path)
+            for method in sorted(handler.http_methods):
+                yield _Operation(path, method.lower(), handler, list(route.path_parameters))
+
+
+class _Models:
+    """Every model the operations name, turned into components in one pass at the end."""
+
+    def __init__(self) -> None:
+        self._models: list[type[BaseModel]] = [Error]
+
+    def ref(self, model: type[BaseModel]) -> Schema:
+        if model not in self._models:
+            self._models.append(model)
+        return {"$ref": _REF.format(model=model.__name__)}
+
+    def components(self) -> dict[str, Schema]:
+        keys, schema = models_json_schema(
+            [(model, "validation") for model in self._models], ref_template=_REF
+        )
+        components: dict[str, Schema] = schema.get("$defs", {})
+        for (model, _), ref in keys.items():
+            name = ref["$ref"].rsplit("/", 1)[-1]
+            if name != model.__name__:  # pydantic names a clash apart; the document must not
+                raise ValueError(f"two models are named {model.__name__}")
+        return components
+
+
+def _parameters(model: type[QueryModel], models: _Models) -> list[Schema]:
+    schema = model.model_json_schema(ref_template=_REF)
+    required = set(schema.get("required", []))
+    out = []
+    for name, field_info in model.model_fields.items():
+        key = field_info.alias or name
+        spec = dict(schema["properties"][key])
+        description = spec.pop("description", None)
+        spec.pop("title", None)
+        parameter: Schema = {"name": key, "in": location(model, name),
+                             "required": key in required, "schema": spec}
+        if description:
+            parameter["description"] = description
+        out.append(parameter)
+    return out
+
+
+def _operation_id(op: _Operation) -> str:
+    if op.handler.operation_id and isinstance(op.handler.operation_id, str):
+        return op.handler.operation_id
+    words = re.findall(r"[A-Za-z0-9]+", op.path.replace("{", "by_").replace("}", ""))
+    return op.method + "".join(word[:1].upper() + word[1:] for word in words)
+
+
+def _error(description: str, headers: Schema | None = None) -> Schema:
     reply: Schema = {
         "description": description,
-        "content": {"application/json": {"schema": _ref("Error")}},
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},
     }
     if headers:
         reply["headers"] = headers
     return reply
 
 
-_UNAUTHORIZED = _error(
-    "Missing, unknown or revoked API key.",
-    {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}},
-)
-_NOT_FOUND = _error("No such response for this tenant (another tenant's ids answer the same).")
-_RETRY_AFTER = {
-    "Retry-After": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}
-}
-
-
-def _response_or_stream(description: str) -> Schema:
-    return {
-        "description": description,
-        "content": {
-            "application/json": {"schema": _ref("Response")},
-            "text/event-stream": {"schema": _ref("ServerSentEvent")},
-        },
+def _replies(op: _Operation, settings: Settings, models: _Models, *, has_input: bool,
+             has_body: bool) -> Schema:
+    handler = op.handler
+    declared = dict(handler.responses or {})
+    success = declared.pop(handler.status_code, None)
+    if not isinstance(success, Reply) or success.data_container is None:
+        raise TypeError(f"{op.method.upper()} {op.path}: declare its reply with "
+                        f"responses={{{handler.status_code}: reply(Model, ...)}}")
+    content: Schema = {str(success.media_type): {"schema": models.ref(success.data_container)}}
+    if success.streams:
+        content["text/event-stream"] = {"schema": models.ref(ServerSentEvent)}
+        models.ref(ResponseStreamEvent)  # the frames' `data`, referenced from ServerSentEvent
+    replies: Schema = {str(handler.status_code): {"description": success.description,
+                                                  "content": content}}
+    derived = {
+        400: has_input,
+        401: settings.auth_required and not handler.opt.get(OPEN, False),
+        404: bool(op.path_params),
+        413: has_body,
+        415: has_body,
     }
+    for status, applies in derived.items():
+        if applies:
+            text = _DERIVED_ERRORS[status].format(max_body_bytes=settings.max_body_bytes)
+            replies[str(status)] = _error(text)
+    if derived[401]:  # failed authentications are throttled per address (api.auth)
+        replies["429"] = _error(_DERIVED_ERRORS[429], _RETRY_AFTER)
+    if op.path.startswith("/v1/"):  # every use case needs the store (api.errors: outages)
+        replies["503"] = _error(_DERIVED_ERRORS[503], _RETRY_AFTER)
+    for status, spec in sorted(declared.items()):
+        headers = _RETRY_AFTER if isinstance(spec, Refusal) and spec.retry_after else None
+        if spec.data_container is Error:
+            description = spec.description
+            if status == 429 and derived[401]:
+                description += " Or: " + _DERIVED_ERRORS[429]
+            replies[str(status)] = _error(description, headers)
+        else:
+            assert isinstance(spec.data_container, type)
+            replies[str(status)] = {
+                "description": spec.description,
+                "content": {str(spec.media_type): {"schema": models.ref(spec.data_container)}},
+            }
+    return dict(sorted(replies.items()))
 
 
-_RESPONSE_ID = {
-    "name": "response_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string"},
-}
-
-
-_LIST: Schema = {
-    "type": "object",
-    "required": ["object", "data", "has_more"],
-    "properties": {
-        "object": {"const": "list"},
-        "data": {"type": "array"},
-        "has_more": {"type": "boolean"},
-    },
-}
-_CONVERSATION: Schema = {
-    "type": "object",
-    "required": ["id", "object"],
-    "properties": {"id": {"type": "string"}, "object": {"type": "string"}},
-}
-
-
-def _json_reply(description: str, schema: Schema) -> Schema:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _conversation_paths() -> dict[str, Schema]:
-    """The Conversations API. Item shapes are those of input items (protocol.md)."""
-    conversation_id = {
-        "name": "conversation_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string"},
-    }
-    item_id = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    body = {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}}
-    missing = _error("No such conversation (or item) for this tenant.")
-
-    def operation(
-        op_id: str,
-        summary: str,
-        reply: Schema,
-        *,
-        with_body: bool = False,
-        extra: dict[str, Schema] | None = None,
-    ) -> Schema:
-        spec: Schema = {
-            "operationId": op_id,
-            "tags": ["conversations"],
-            "summary": summary,
-            "responses": {
-                "200": reply,
-                "400": _error("Invalid request."),
-                "401": _UNAUTHORIZED,
-                "404": missing,
-                **(extra or {}),
-            },
-        }
-        if with_body:
-            spec["requestBody"] = body
-        return spec
-
-    conversation = _json_reply("The conversation.", _CONVERSATION)
-    listing = [
-        {"name": "after", "in": "query", "required": False, "schema": {"type": "string"}},
-        {
-            "name": "limit",
-            "in": "query",
-            "required": False,
-            "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-        },
-        {
-            "name": "order",
-            "in": "query",
-            "required": False,
-            "schema": {"enum": ["asc", "desc"], "default": "desc"},
-        },
+def _operation(op: _Operation, settings: Settings, models: _Models) -> Schema:
+    handler = op.handler
+    spec: Schema = {"operationId": _operation_id(op), "tags": sorted(handler.resolve_tags())}
+    if handler.summary:
+        spec["summary"] = handler.summary
+    if handler.description:
+        spec["description"] = handler.description
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in op.path_params
     ]
-    items_get = operation(
-        "listConversationItems",
-        "List a conversation's items",
-        _json_reply("A page of items.", _LIST),
+    query = params_model(handler)
+    if query is not None:
+        parameters += _parameters(query, models)
+    if parameters:
+        spec["parameters"] = parameters
+    body = body_kind(handler)
+    if body is not None:
+        kind, model = body
+        spec["requestBody"] = {
+            "required": kind.required,
+            "content": {"application/json": {"schema": models.ref(model)}},
+        }
+    if handler.opt.get(OPEN, False):
+        spec["security"] = []
+    spec["responses"] = _replies(op, settings, models, has_input=bool(parameters) or
+                                 body is not None, has_body=body is not None)
+    return spec
+
+
+def _deployment_limits(components: dict[str, Schema], settings: Settings) -> None:
+    """Bounds of a create request that come from this deployment's settings, not the model."""
+    create = components["CreateResponse"]["properties"]
+    for branch in create["input"]["anyOf"]:
+        if branch.get("type") == "array":
+            branch["maxItems"] = settings.max_input_items
+    for branch in create["max_output_tokens"]["anyOf"]:
+        if branch.get("type") == "integer":
+            branch["maximum"] = settings.max_output_tokens_ceiling
+
+
+def _error_codes(components: dict[str, Schema]) -> None:
+    table = "\n".join(f"- `{code}`: {meaning}" for code, meaning in ERROR_CODES.items())
+    components["Error"]["description"] = (
+        "Every failure: OpenAI's error envelope. The codes `error.code` takes:\n" + table
     )
-    items_get["parameters"] = listing
-    return {
-        "/v1/conversations": {
-            "post": operation(
-                "createConversation", "Create a conversation", conversation, with_body=True
-            ),
-        },
-        "/v1/conversations/{conversation_id}": {
-            "parameters": [conversation_id],
-            "get": operation("getConversation", "Retrieve a conversation", conversation),
-            "post": operation(
-                "updateConversation",
-                "Update a conversation's metadata",
-                conversation,
-                with_body=True,
-            ),
-            "delete": operation(
-                "deleteConversation",
-                "Delete a conversation",
-                _json_reply("Deleted.", {"type": "object"}),
-            ),
-        },
-        "/v1/conversations/{conversation_id}/items": {
-            "parameters": [conversation_id],
-            "post": operation(
-                "addConversationItems",
-                "Add items (up to 20)",
-                _json_reply("The added items.", _LIST),
-                with_body=True,
-            ),
-            "get": items_get,
-        },
-        "/v1/conversations/{conversation_id}/items/{item_id}": {
-            "parameters": [conversation_id, item_id],
-            "get": operation(
-                "getConversationItem",
-                "Retrieve an item",
-                _json_reply("The item.", {"type": "object"}),
-            ),
-            "delete": operation(
-                "deleteConversationItem",
-                "Delete an item",
-                _json_reply("The conversation.", _CONVERSATION),
-            ),
-        },
-    }
 
 
-def _paths(settings: Settings) -> dict[str, Schema]:
-    cursor = {"type": "integer", "minimum": -1, "maximum": 2**31 - 1}
-    return {
-        "/v1/responses": {
-            "post": {
-                "operationId": "createResponse",
-                "tags": ["responses"],
-                "summary": "Create a response",
-                "description": "`stream: true` answers text/event-stream; `background: true` "
-                "(without stream) answers at once with status `queued`.",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("CreateResponse")}},
-                },
-                "responses": {
-                    "200": _response_or_stream("The Response, or its events as they happen."),
-                    "400": _error("Invalid request; `param` names the field."),
-                    "401": _UNAUTHORIZED,
-                    "404": _error("No such conversation for this tenant (`conversation`)."),
-                    "413": _error(f"Body over {settings.max_body_bytes} bytes."),
-                    "415": _error("Body not sent as application/json."),
-                    "429": _error(
-                        "Too many responses of this tenant queued or in progress.", _RETRY_AFTER
-                    ),
-                },
-            }
-        },
-        "/v1/responses/{response_id}": {
-            "parameters": [_RESPONSE_ID],
-            "get": {
-                "operationId": "getResponse",
-                "tags": ["responses"],
-                "summary": "Retrieve a response, or stream its events",
-                "description": "`stream=true` replays the stored events after the cursor "
-                "(`Last-Event-ID`, else `starting_after`, else from the start) and follows "
-                "the live ones to the end.",
-                "parameters": [
-                    {
-                        "name": "stream",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "boolean"},
-                    },
-                    {"name": "starting_after", "in": "query", "required": False, "schema": cursor},
-                    {"name": "Last-Event-ID", "in": "header", "required": False, "schema": cursor},
-                ],
-                "responses": {
-                    "200": _response_or_stream(
-                        "The Response (the fold of its log while it runs), or its events."
-                    ),
-                    "400": _error("Malformed parameter."),
-                    "401": _UNAUTHORIZED,
-                    "404": _NOT_FOUND,
-                    "429": _error("Too many clients streaming this response.", _RETRY_AFTER),
-                },
-            },
-            "delete": {
-                "operationId": "deleteResponse",
-                "tags": ["responses"],
-                "summary": "Delete a response",
-                "responses": {
-                    "200": {
-                        "description": "Deleted.",
-                        "content": {"application/json": {"schema": _ref("DeletedResponse")}},
-                    },
-                    "400": _error("The response is still in progress."),
-                    "401": _UNAUTHORIZED,
-                    "404": _NOT_FOUND,
-                },
-            },
-        },
-        "/v1/responses/{response_id}/cancel": {
-            "parameters": [_RESPONSE_ID],
-            "post": {
-                "operationId": "cancelResponse",
-                "tags": ["responses"],
-                "summary": "Cancel a background response",
-                "description": "Queued or in-progress background responses end with status "
-                "`cancelled`; a repeated cancel answers the same object. No body.",
-                "responses": {
-                    "200": {
-                        "description": "The cancelled Response.",
-                        "content": {"application/json": {"schema": _ref("Response")}},
-                    },
-                    "400": _error("Not a background response, or it has already ended."),
-                    "401": _UNAUTHORIZED,
-                    "404": _NOT_FOUND,
-                },
-            },
-        },
-        "/v1/responses/{response_id}/input_items": {
-            "parameters": [_RESPONSE_ID],
-            "get": {
-                "operationId": "listInputItems",
-                "tags": ["responses"],
-                "summary": "List a response's input items",
-                "parameters": [
-                    {
-                        "name": "after",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string"},
-                    },
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-                    },
-                    {
-                        "name": "order",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"enum": ["asc", "desc"], "default": "desc"},
-                    },
-                ],
-                "responses": {
-                    "200": {
-                        "description": "A page of input items.",
-                        "content": {"application/json": {"schema": _ref("InputItemList")}},
-                    },
-                    "400": _error("Malformed parameter."),
-                    "401": _UNAUTHORIZED,
-                    "404": _NOT_FOUND,
-                },
-            },
-        },
-        **_conversation_paths(),
-        "/v1/audit/tool_calls": {
-            "get": {
-                "operationId": "listToolCalls",
-                "tags": ["audit"],
-                "summary": "List recorded tool calls (an admin key reads every tenant's)",
-                "parameters": [
-                    *(
-                        {
-                            "name": name,
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string"},
-                        }
-                        for name in ("name", "response_id", "conversation_id", "status", "after")
-                    ),
-                    {
-                        "name": "has_output",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "boolean"},
-                    },
-                    {
-                        "name": "created_after",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "number"},
-                    },
-                    {
-                        "name": "created_before",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "number"},
-                    },
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-                    },
-                ],
-                "responses": {
-                    "200": _json_reply("A page of tool-call records.", _LIST),
-                    "400": _error("Malformed parameter."),
-                    "401": _UNAUTHORIZED,
-                },
-            }
-        },
-        "/healthz": {
-            "get": {
-                "operationId": "healthz",
-                "tags": ["operations"],
-                "summary": "Liveness, with each dependency's state",
-                "security": [],
-                "responses": {
-                    "200": {
-                        "description": "Alive.",
-                        "content": {"application/json": {"schema": _ref("Health")}},
-                    }
-                },
-            }
-        },
-        "/readyz": {
-            "get": {
-                "operationId": "readyz",
-                "tags": ["operations"],
-                "summary": "Readiness: 200 when every dependency answers, else 503",
-                "security": [],
-                "responses": {
-                    code: {
-                        "description": description,
-                        "content": {"application/json": {"schema": _ref("Readiness")}},
-                    }
-                    for code, description in (("200", "Ready."), ("503", "Not ready."))
-                },
-            }
-        },
-        "/metrics": {
-            "get": {
-                "operationId": "metrics",
-                "tags": ["operations"],
-                "summary": "Prometheus metrics",
-                "security": [],
-                "responses": {
-                    "200": {
-                        "description": "The text exposition format.",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
-    }
-
-
-def build_openapi(settings: Settings) -> dict[str, Any]:
+def build_openapi(app: Litestar, settings: Settings) -> dict[str, Any]:
+    models = _Models()
+    paths: dict[str, Schema] = {}
+    for op in _operations(app):
+        paths.setdefault(op.path, {})[op.method] = _operation(op, settings, models)
+    components = models.components()
+    if "CreateResponse" in components:
+        _deployment_limits(components, settings)
+    _error_codes(components)
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -727,8 +285,8 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             'come as `{"error": {message, type, param, code}}`. Query parameters not listed '
             "here (such as `include[]`) are accepted and ignored.",
         },
-        "paths": _paths(settings),
-        "components": {"schemas": _schemas(settings)},
+        "paths": paths,
+        "components": {"schemas": components},
     }
     if settings.auth_required:
         document["components"]["securitySchemes"] = {
@@ -739,11 +297,4 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             }
         }
         document["security"] = [{"bearer": []}]
-    else:
-        # No key needed: the document says so, and carries no 401s.
-        for path in document["paths"].values():
-            for operation in path.values():
-                if isinstance(operation, dict) and "responses" in operation:
-                    operation["responses"].pop("401", None)
-                    operation.pop("security", None)
     return document

@@ -1,118 +1,64 @@
-"""HTTP routes: parse, call a use case, encode. Nothing else happens here."""
+"""HTTP routes of /v1/responses and the operations endpoints: parse, call a use case, encode."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-import orjson
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.response import Stream
+from pydantic import Field
 
 from api import sse
-from api.auth import OPEN, principal
-from domain.errors import InvalidRequest, UnsupportedMediaType
-from domain.limits import check_depth
+from api.auth import OPEN
+from api.body import Body
+from api.http import json_reply, owner, runtime
+from api.openapi import refusal, reply
+from api.params import IN_HEADER, MAX_CURSOR, Flag, PageParams, Params, QueryModel
+from api.schema import DeletedResponse, Health, ItemPage, MetricsText, Readiness
+from api.schema import Response as ResponseObject
+from domain.errors import ServiceUnavailable
+from domain.request import CreateResponse
 from service import metrics
-from service.runtime import Runtime
 
-JSON = "application/json"
-
-
-def _runtime(state: State) -> Runtime:
-    return state.runtime  # type: ignore[no-any-return]
+METRICS_TYPE = "text/plain; version=0.0.4"
 
 
-def _owner(request: Request[Any, Any, Any]) -> str:
-    """The tenant the request acts for (api.auth): it owns what it creates and reads only that."""
-    return principal(request).tenant
+class RetrieveParams(QueryModel):
+    stream: Flag = Field(False, description="true: answer with the events, as they happen.")
+    starting_after: int | None = Field(
+        None, ge=-1, le=MAX_CURSOR, description="Replay the events after this sequence_number."
+    )
+    last_event_id: int | None = Field(
+        None,
+        alias="Last-Event-ID",
+        ge=-1,
+        le=MAX_CURSOR,
+        json_schema_extra=IN_HEADER,
+        description="The SSE resume cursor; it wins over `starting_after`.",
+    )
 
 
-def _json(content: bytes | dict[str, Any], status: int = 200) -> Response[bytes]:
-    body = content if isinstance(content, bytes) else orjson.dumps(content)
-    return Response(body, media_type=JSON, status_code=status)
-
-
-_TRUE = ("true", "1", "yes")
-_FALSE = ("false", "0", "no")
-
-
-def _flag(value: str | None, name: str = "stream") -> bool:
-    if value is None:
-        return False
-    lowered = value.lower()
-    if lowered not in _TRUE and lowered not in _FALSE:
-        raise InvalidRequest(
-            f"Invalid '{name}': expected a boolean, but got '{lowered[:50]}'.",
-            param=name,
-            code="invalid_type",
-        )
-    return lowered in _TRUE
-
-
-def _json_body_type(request: Request[Any, Any, Any]) -> None:
-    """JSON bodies only; a missing Content-Type is read as JSON, as curl users expect."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type and content_type != JSON and not (
-        content_type.startswith("application/") and content_type.endswith("+json")
-    ):
-        raise UnsupportedMediaType(
-            f"Unsupported Content-Type '{content_type[:100]}': send the body as application/json.",
-            code="unsupported_media_type",
-        )
-
-
-def _query(request: Request[Any, Any, Any], name: str) -> str | None:
-    """A query parameter that takes one value: sent twice, it is a 400, not a guess."""
-    values = request.query_params.getall(name, [])
-    if len(values) > 1:
-        raise InvalidRequest(
-            f"Invalid '{name}': expected a single value, but got {len(values)}.",
-            param=name,
-            code="invalid_value",
-        )
-    return values[0] if values else None
-
-
-def _int_param(value: str | None, name: str, *, minimum: int, maximum: int) -> int | None:
-    if value is None:
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise InvalidRequest(
-            f"Invalid '{name}': expected an integer, but got '{value[:50]}'.",
-            param=name,
-            code="invalid_type",
-        ) from None
-    if not minimum <= number <= maximum:
-        raise InvalidRequest(
-            f"Invalid '{name}': expected a value between {minimum} and {maximum}.",
-            param=name,
-            code="invalid_value",
-        )
-    return number
-
-
-_INLINE_PARSE_BYTES = 1024 * 1024
-
-
-def _parse(raw: bytes) -> Any:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest(
-            "We could not parse the JSON body of your request. (HINT: This likely means you "
-            "aren't using your HTTP library correctly.)",
-            code="invalid_json",
-        ) from None
-    check_depth(body)
-    return body
+class CreateParams(QueryModel):
+    idempotency_key: str | None = Field(
+        None,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        json_schema_extra=IN_HEADER,
+        description="A repeat with the same key and body answers the first request's response "
+        "instead of generating again (service.idempotency).",
+    )
 
 
 def _event_stream(events) -> Stream:  # type: ignore[no-untyped-def]
     return Stream(sse.encode(events), media_type="text/event-stream", headers=sse.HEADERS)
+
+
+_TOO_MANY_RUNNING = refusal(
+    "Too many responses of this tenant queued or in progress.", retry_after=True
+)
+_TOO_MANY_STREAMING = refusal("Too many clients streaming this response.", retry_after=True)
 
 
 class ResponsesController(Controller):
@@ -122,112 +68,176 @@ class ResponsesController(Controller):
     @post(
         "/",
         status_code=200,
+        operation_id="createResponse",
         summary="Create a response",
-        description="Body: the Responses create request. `stream:true` answers text/event-stream.",
+        description="`stream: true` answers text/event-stream; `background: true` (without "
+        "stream) answers at once with status `queued`.",
+        responses={
+            200: reply(ResponseObject, "The Response, or its events as they happen.",
+                       streams=True),
+            404: refusal("No such conversation or previous response for this tenant."),
+            409: refusal("The first request with this Idempotency-Key is still being created.",
+                         retry_after=True),
+            429: _TOO_MANY_RUNNING,
+        },
     )
-    async def create(self, request: Request[Any, Any, State], state: State) -> Response[Any]:
-        _json_body_type(request)
-        raw = await request.body()
-        # A body of megabytes takes a while to parse and walk: in a thread, so the event loop
-        # keeps every running stream flowing meanwhile.
-        body = await asyncio.to_thread(_parse, raw) if len(raw) > _INLINE_PARSE_BYTES else (
-            _parse(raw))
-        runtime = _runtime(state)
-        created = await runtime.responses.create(body, _owner(request))
+    async def create(
+        self,
+        payload: Body[CreateResponse],
+        params: Params[CreateParams],
+        request: Request[Any, Any, State],
+        state: State,
+    ) -> Response[Any]:
+        running = runtime(state)
+        responses = running.responses
+        if params.idempotency_key is not None and running.idempotency is not None:
+            created = await running.idempotency.create(
+                payload.json, owner(request), params.idempotency_key
+            )
+        else:
+            created = await responses.create(payload.json, owner(request))
         if created.events is None:  # background without stream: answer at once
-            return _json(created.response)
+            return json_reply(created.response)
         if created.request.stream:
             return _event_stream(created.events)
-        return _json(await runtime.responses.final_response(created.events))
+        return json_reply(await responses.final_response(created.events))
 
     @get(
         "/{response_id:str}",
+        operation_id="getResponse",
         summary="Retrieve a response, or stream its events",
-        description="`stream=true` replays the stored events after `starting_after` (or the "
-        "`Last-Event-ID` header) and follows the live ones to the end.",
+        description="`stream=true` replays the stored events after the cursor "
+        "(`Last-Event-ID`, else `starting_after`, else from the start) and follows the live "
+        "ones to the end.",
+        responses={
+            200: reply(ResponseObject, "The Response (the fold of its log while it runs), or "
+                       "its events.", streams=True),
+            429: _TOO_MANY_STREAMING,
+        },
     )
     async def retrieve(
-        self, response_id: str, request: Request[Any, Any, State], state: State
+        self,
+        response_id: str,
+        params: Params[RetrieveParams],
+        request: Request[Any, Any, State],
+        state: State,
     ) -> Response[Any]:
-        responses = _runtime(state).responses
-        # Cursors are checked even when not streaming: a malformed one is always a 400.
-        header = request.headers.get("last-event-id")
-        cursor = _int_param(header, "Last-Event-ID", minimum=-1, maximum=2**31 - 1)
-        after = _int_param(
-            _query(request, "starting_after"), "starting_after", minimum=-1, maximum=2**31 - 1
-        )
-        if not _flag(_query(request, "stream")):
-            return _json(await responses.retrieve(response_id, _owner(request)))
+        responses = runtime(state).responses
+        if not params.stream:
+            return json_reply(await responses.retrieve(response_id, owner(request)))
+        cursor = params.last_event_id
         if cursor is None:
-            cursor = after
+            cursor = params.starting_after
         events = await responses.stream(
-            response_id, _owner(request), -1 if cursor is None else cursor
+            response_id, owner(request), -1 if cursor is None else cursor
         )
         return _event_stream(events)
 
     @post(
         "/{response_id:str}/cancel",
         status_code=200,
+        operation_id="cancelResponse",
         summary="Cancel a background response",
         description="Queued or in-progress background responses end with status "
-        "`cancelled`; a repeated cancel answers the same object.",
+        "`cancelled`; a repeated cancel answers the same object. No body.",
+        responses={
+            200: reply(ResponseObject, "The cancelled Response."),
+            400: refusal("Not a background response, or it has already ended."),
+        },
     )
     async def cancel(
         self, response_id: str, request: Request[Any, Any, State], state: State
     ) -> Response[bytes]:
-        return _json(await _runtime(state).responses.cancel(response_id, _owner(request)))
+        return json_reply(await runtime(state).responses.cancel(response_id, owner(request)))
 
-    @delete("/{response_id:str}", status_code=200, summary="Delete a response")
+    @delete(
+        "/{response_id:str}",
+        status_code=200,
+        operation_id="deleteResponse",
+        summary="Delete a response",
+        responses={
+            200: reply(DeletedResponse, "Deleted."),
+            400: refusal("The response is still in progress."),
+        },
+    )
     async def remove(
         self, response_id: str, request: Request[Any, Any, State], state: State
     ) -> Response[bytes]:
-        return _json(await _runtime(state).responses.delete(response_id, _owner(request)))
+        return json_reply(await runtime(state).responses.delete(response_id, owner(request)))
 
-    @get("/{response_id:str}/input_items", summary="List a response's input items")
+    @get(
+        "/{response_id:str}/input_items",
+        operation_id="listInputItems",
+        summary="List a response's input items",
+        responses={200: reply(ItemPage, "A page of input items.")},
+    )
     async def input_items(
-        self, response_id: str, request: Request[Any, Any, State], state: State
+        self,
+        response_id: str,
+        params: Params[PageParams],
+        request: Request[Any, Any, State],
+        state: State,
     ) -> Response[bytes]:
-        limit = _int_param(_query(request, "limit"), "limit", minimum=1, maximum=100) or 20
-        order = _query(request, "order")
-        order = "desc" if order is None else order
-        if order not in ("asc", "desc"):
-            raise InvalidRequest(
-                "Invalid 'order': expected 'asc' or 'desc'.", param="order", code="invalid_value"
-            )
-        page = await _runtime(state).responses.input_items(
-            response_id, _owner(request), after=_query(request, "after") or None, limit=limit,
-            order=order,
+        page = await runtime(state).responses.input_items(
+            response_id, owner(request), after=params.after, limit=params.limit,
+            order=params.order,
         )
-        return _json(page)
+        return json_reply(page)
 
 
-@get("/healthz", summary="Liveness, with each dependency's state", opt={OPEN: True})
+@get(
+    "/healthz",
+    operation_id="healthz",
+    tags=["operations"],
+    summary="Liveness, with each dependency's state",
+    opt={OPEN: True},
+    responses={200: reply(Health, "Alive.")},
+)
 async def healthz(state: State) -> Response[bytes]:
-    runtime = _runtime(state)
-    checks = await runtime.ready()
-    return _json(
+    app = runtime(state)
+    checks = await app.ready()
+    return json_reply(
         {
             "status": "ok",
-            "role": runtime.role,
-            "engine": runtime.settings.engine,
-            "running": runtime.dispatcher.running,
+            "role": app.role,
+            "engine": app.settings.engine,
+            "running": app.dispatcher.running,
             "dependencies": checks,
         }
     )
 
 
-@get("/readyz", summary="Readiness: 200 when every dependency answers, else 503",
-     opt={OPEN: True})
+@get(
+    "/readyz",
+    operation_id="readyz",
+    tags=["operations"],
+    summary="Readiness: 200 when every dependency answers, else 503",
+    opt={OPEN: True},
+    responses={
+        200: reply(Readiness, "Ready."),
+        503: reply(Readiness, "Not ready."),
+    },
+)
 async def readyz(state: State) -> Response[bytes]:
-    checks = await _runtime(state).ready()
+    checks = await runtime(state).ready()
     ready = all(checks.values())
-    return _json(
+    answer = json_reply(
         {"status": "ready" if ready else "unavailable", "dependencies": checks},
         status=200 if ready else 503,
     )
+    if not ready:
+        answer.headers["Retry-After"] = str(ServiceUnavailable.RETRY_AFTER_S)
+    return answer
 
 
-@get("/metrics", summary="Prometheus metrics", media_type="text/plain; version=0.0.4",
-     opt={OPEN: True})
+@get(
+    "/metrics",
+    operation_id="metrics",
+    tags=["operations"],
+    summary="Prometheus metrics",
+    media_type=METRICS_TYPE,
+    opt={OPEN: True},
+    responses={200: reply(MetricsText, "The text exposition format.", media_type="text/plain")},
+)
 async def prometheus_metrics() -> Response[str]:
-    return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+    return Response(metrics.render(), media_type=METRICS_TYPE)

@@ -25,9 +25,9 @@ import orjson
 
 from bench import procstat
 from domain.ports import AppendBatch, NewResponse, StoredEvent
-from storage.database import create_engines, sqlite_url
+from service.runtime import sql_event_store
+from storage.database import sqlite_url
 from storage.migrate import upgrade
-from storage.sql_store import SqlEventStore
 
 
 @dataclass
@@ -75,7 +75,7 @@ async def _run(
     server_cpu: Callable[[], float] | None,
 ) -> Cost:
     await upgrade(url)
-    store = SqlEventStore(*create_engines(url))
+    store = sql_event_store(url)
     ids = [f"resp_{i:04d}" for i in range(responses)]
     item = "msg_" + "0" * 48
     creates = [

@@ -371,6 +371,7 @@ def _models_body() -> bytes:
                     "owned_by": "fake-engine",
                     "root": name,
                     "parent": None,
+                    "max_model_len": 32768,  # vLLM tells the context length this way
                 }
                 for name in SCENARIOS
             ],

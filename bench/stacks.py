@@ -19,12 +19,15 @@ from typing import TYPE_CHECKING, Protocol
 
 from bench import procstat
 from bench.procs import Process, StartError, migrate, pin_tree, start_server, start_worker
+from domain.response import RUNNING
 
 if TYPE_CHECKING:
     from tests.support.postgres import PostgresServer
     from tests.support.redis_server import RedisServer
 
-LEFT_RUNNING_SQL = "SELECT count(*) FROM responses WHERE status IN ('queued', 'in_progress')"
+LEFT_RUNNING_SQL = "SELECT count(*) FROM responses WHERE status IN ({})".format(
+    ", ".join(f"'{status}'" for status in RUNNING)
+)
 DATABASE = "bench"
 
 

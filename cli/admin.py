@@ -4,34 +4,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from service.audit_key import audit_key
-from service.retention import Retention
+from service.runtime import Stores, build_retention, with_stores
 from service.settings import Settings
-from storage.database import create_engines, is_sqlite
-from storage.key_store import KeyStore
-from storage.migrate import upgrade
-from storage.sql_store import SqlEventStore
-
-T = TypeVar("T")
-
-
-async def with_store(
-    settings: Settings, use: Callable[[SqlEventStore], Awaitable[T]], *, audited: bool = False
-) -> T:
-    """`audited`: the command records in the audit ledger (a purge), so it needs the key."""
-    url = settings.resolved_database_url
-    if is_sqlite(url):
-        await upgrade(url)  # as `serve` does; PostgreSQL is migrated by `responsed migrate`
-    writer, reader = create_engines(url)
-    key = audit_key(settings.audit_key, settings.data_dir, create=False) if audited else b""
-    store = SqlEventStore(writer, reader, key)
-    try:
-        return await use(store)
-    finally:
-        await store.close()
 
 
 def add_key_commands(keys: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
@@ -49,8 +25,8 @@ def add_key_commands(keys: argparse.ArgumentParser) -> list[argparse.ArgumentPar
 
 
 async def keys_command(settings: Settings, args: argparse.Namespace) -> int:
-    async def run(store: SqlEventStore) -> int:
-        keys = KeyStore(store)
+    async def run(stores: Stores) -> int:
+        keys = stores.keys
         if args.keys_command == "create":
             key, record = await keys.create(args.tenant, args.name, admin=args.admin)
             print(key)
@@ -72,21 +48,19 @@ async def keys_command(settings: Settings, args: argparse.Namespace) -> int:
         print(f"no active key with id {key_id}", file=_stderr())
         return 1
 
-    return await with_store(settings, run)
+    return await with_stores(settings.resolved_database_url, run)
 
 
 async def purge_command(settings: Settings) -> int:
-    async def run(store: SqlEventStore) -> int:
-        retention = Retention(
-            store, response_ttl_s=settings.response_ttl_s, audit_ttl_s=settings.audit_ttl_s,
-            batch=settings.purge_batch, conversation_ttl_s=settings.conversation_ttl_s,
-        )
-        purged = await retention.purge()
+    async def run(stores: Stores) -> int:
+        purged = await build_retention(settings, stores.retention).purge()
         print(f"purged {purged.responses} responses and {purged.audit_rows} audit rows, "
               f"{purged.conversations} conversations")
         return 0
 
-    return await with_store(settings, run, audited=True)
+    # A purge records what it removes in the audit ledger: it needs the audit key.
+    key = audit_key(settings.audit_key, settings.data_dir, create=False)
+    return await with_stores(settings.resolved_database_url, run, audit_key=key)
 
 
 def _when(moment: float | None) -> str:

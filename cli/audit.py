@@ -9,14 +9,15 @@ from typing import IO
 
 import orjson
 
+from cli.flags import add_setting_flags
+from domain.ports import ToolCallFilter
 from service.audit import AuditService
 from service.audit_key import audit_key
+from service.runtime import Stores, with_stores
 from service.settings import Settings
-from storage.audit_store import SqlAuditStore, ToolCallFilter
-from storage.database import create_engines
 
 
-def add_commands(commands: argparse._SubParsersAction, add_flags) -> None:  # type: ignore[type-arg, no-untyped-def]
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     audit = commands.add_parser("audit", help="the tool-call audit and the event hash chains")
     actions = audit.add_subparsers(dest="audit_command", required=True)
     export = actions.add_parser("export", help="write recorded tool calls as JSON lines")
@@ -43,8 +44,8 @@ def add_commands(commands: argparse._SubParsersAction, add_flags) -> None:  # ty
         help="a ledger head printed by an earlier verify and kept outside the database: "
         "also check that the ledger still holds it",
     )
-    add_flags(export, ["data_dir", "database_url", "log_level"])
-    add_flags(verify, ["data_dir", "database_url", "audit_key", "log_level"])
+    for parser in (export, verify):
+        add_setting_flags(parser, "audit")
 
 
 class Progress:
@@ -128,20 +129,16 @@ async def _verify(service: AuditService, settings: Settings, args: argparse.Name
     return 1
 
 
-async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    writer, reader = create_engines(settings.resolved_database_url)
-    try:
-        service = AuditService(SqlAuditStore(reader))
-        if args.audit_command == "export":
-            return await _export(service, args)
-        return await _verify(service, settings, args)
-    finally:
-        await reader.dispose()
-        if hasattr(writer, "sync_engine"):
-            await writer.dispose()  # type: ignore[union-attr]
-        else:
-            writer.dispose()
+async def _run(stores: Stores, settings: Settings, args: argparse.Namespace) -> int:
+    service = AuditService(stores.audit)
+    if args.audit_command == "export":
+        return await _export(service, args)
+    return await _verify(service, settings, args)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(_run(settings, args))
+    async def use(stores: Stores) -> int:
+        return await _run(stores, settings, args)
+
+    # Only reads: an unmigrated SQLite file is left as it is.
+    return asyncio.run(with_stores(settings.resolved_database_url, use, migrate=False))

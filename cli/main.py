@@ -1,5 +1,5 @@
-"""`responsed serve`, `worker`, `migrate`, `audit`, `keys` and `purge`. Every flag has a
-RESPONSED_* environment twin."""
+"""`responsed serve`, `worker`, `migrate`, `audit`, `keys`, `purge` and `config`. Every setting
+is a flag with an environment twin (service/settings.py)."""
 
 from __future__ import annotations
 
@@ -8,51 +8,11 @@ import asyncio
 import gc
 import logging
 import sys
-from dataclasses import fields
 
-from cli import audit
+from cli import audit, config
 from cli.admin import add_key_commands, keys_command, purge_command
+from cli.flags import add_setting_flags, settings_from
 from service.settings import Settings
-
-
-def _add_setting_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
-    by_name = {f.name: f for f in fields(Settings)}
-    for name in names:
-        f = by_name[name]
-        parser.add_argument(
-            "--" + name.replace("_", "-"),
-            dest=name,
-            type=type(f.default),
-            default=None,
-            help=f"{f.metadata['help']} (env {f.metadata['env']}, default {f.default!r})",
-        )
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {f.name: getattr(args, f.name, None) for f in fields(Settings)}
-    return Settings.from_env(**overrides)
-
-
-def _check_store(settings: Settings) -> None:
-    """Refuse an SQLite store that cannot be served before anything starts on it."""
-    from pathlib import Path
-
-    from storage.database import is_sqlite, normalise_url
-    from storage.sqlite_check import StoreUnusable, check_sqlite
-
-    if settings.database_url:
-        url = normalise_url(settings.database_url)
-        if not is_sqlite(url):
-            return
-        path = Path(url.split(":///", 1)[1])
-    else:
-        path = Path(settings.data_dir).expanduser().resolve() / "responsed.db"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise StoreUnusable(f"cannot create the data directory {path.parent} ({error.strerror}); "
-                            "set --data-dir to a writable place") from None
-    check_sqlite(path, settings.sqlite_check_s)
 
 
 def _serve(settings: Settings) -> None:
@@ -60,8 +20,9 @@ def _serve(settings: Settings) -> None:
 
     from api.app import create_app
     from api.http_limits import HttpLimits, guarded_protocol
+    from service.runtime import check_store
 
-    _check_store(settings)
+    check_store(settings)
 
     app = create_app(settings)
     # Each streamed token allocates a few short-lived dicts; with the default threshold (700)
@@ -74,7 +35,7 @@ def _serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=settings.logs_access,
+        access_log=settings.access_log,
         loop="auto",
         http=guarded_protocol(HttpLimits(
             settings.max_headers, settings.max_header_bytes, settings.header_timeout_s,
@@ -114,33 +75,40 @@ def _worker(settings: Settings) -> None:
 
 
 def _migrate(settings: Settings) -> None:
-    from storage.migrate import upgrade
+    from service.runtime import check_store, migrate
 
-    _check_store(settings)
+    check_store(settings)
     url = settings.resolved_database_url
-    asyncio.run(upgrade(url))
+    asyncio.run(migrate(url))
     print(f"migrated {url.split('@')[-1]}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="responsed", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the API server with its in-process worker")
-    _add_setting_flags(serve, [f.name for f in fields(Settings)])
+    add_setting_flags(serve, "serve")
     worker = commands.add_parser(
         "worker", help="distributed mode: take jobs from Redis and generate responses")
-    _add_setting_flags(worker, [f.name for f in fields(Settings)])
+    add_setting_flags(worker, "worker")
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
-    _add_setting_flags(migrate, ["data_dir", "database_url", "log_level"])
-    audit.add_commands(commands, _add_setting_flags)
+    add_setting_flags(migrate, "migrate")
+    audit.add_commands(commands)
     keys = commands.add_parser("keys", help="create, list and revoke API keys")
     for action in add_key_commands(keys):
-        _add_setting_flags(action, ["data_dir", "database_url", "auth_cache_s", "log_level"])
+        add_setting_flags(action, "keys")
     purge = commands.add_parser("purge", help="delete expired responses and audit rows now")
-    _add_setting_flags(purge, ["data_dir", "database_url", "response_ttl_s", "audit_ttl_s",
-                               "purge_batch", "audit_key", "conversation_ttl_s", "log_level"])
-    args = parser.parse_args(argv)
-    settings = _settings(args)
+    add_setting_flags(purge, "purge")
+    add_setting_flags(config.add_command(commands), "config")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+    except ValueError as error:  # one line naming the flag or variable, no traceback
+        sys.exit(f"responsed: {error}")
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -155,6 +123,9 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(asyncio.run(keys_command(settings, args)))
         elif args.command == "purge":
             sys.exit(asyncio.run(purge_command(settings)))
+        elif args.command == "config":
+            shown = config.markdown_table() if args.markdown else config.effective(settings)
+            sys.stdout.write(shown)
         else:
             _migrate(settings)
     except ValueError as error:

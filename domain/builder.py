@@ -14,6 +14,7 @@ from typing import Any
 
 from domain import ids
 from domain.custom_input import InputDecoder, final_input
+from domain.events import EventType
 from domain.response import Response
 from domain.tools import custom_tool_names
 
@@ -21,9 +22,9 @@ Event = dict[str, Any]
 
 # Which delta/done event types and which text field each open part kind uses.
 _PART_EVENTS = {
-    "output_text": ("response.output_text.delta", "response.output_text.done", "text"),
-    "refusal": ("response.refusal.delta", "response.refusal.done", "refusal"),
-    "reasoning_text": ("response.reasoning_text.delta", "response.reasoning_text.done", "text"),
+    "output_text": (EventType.OUTPUT_TEXT_DELTA, EventType.OUTPUT_TEXT_DONE, "text"),
+    "refusal": (EventType.REFUSAL_DELTA, EventType.REFUSAL_DONE, "refusal"),
+    "reasoning_text": (EventType.REASONING_TEXT_DELTA, EventType.REASONING_TEXT_DONE, "text"),
 }
 
 
@@ -106,15 +107,15 @@ class ResponseBuilder:
     def start(self) -> None:
         """response.created (and .queued for background runs), then in_progress unless queued."""
         if self.response["background"] and self.response["status"] == "queued":
-            self._lifecycle("response.created", "queued")
-            self._lifecycle("response.queued", "queued")
+            self._lifecycle(EventType.CREATED, "queued")
+            self._lifecycle(EventType.QUEUED, "queued")
         else:
-            self._lifecycle("response.created", "in_progress")
-            self._lifecycle("response.in_progress", "in_progress")
+            self._lifecycle(EventType.CREATED, "in_progress")
+            self._lifecycle(EventType.IN_PROGRESS, "in_progress")
 
     def begin(self) -> None:
         """A queued (background) response starts running."""
-        self._lifecycle("response.in_progress", "in_progress")
+        self._lifecycle(EventType.IN_PROGRESS, "in_progress")
 
     # -- deltas ---------------------------------------------------------------------------------
     def text(self, delta: str) -> None:
@@ -177,7 +178,7 @@ class ResponseBuilder:
         if item["type"] == "function_call":
             self._emit(
                 {
-                    "type": "response.function_call_arguments.delta",
+                    "type": EventType.FUNCTION_CALL_ARGUMENTS_DELTA,
                     "item_id": item["id"],
                     "output_index": len(self.output),
                     "delta": arguments,
@@ -190,7 +191,7 @@ class ResponseBuilder:
             self._input.append(text)
             self._emit(
                 {
-                    "type": "response.custom_tool_call_input.delta",
+                    "type": EventType.CUSTOM_TOOL_CALL_INPUT_DELTA,
                     "item_id": item["id"],
                     "output_index": len(self.output),
                     "delta": text,
@@ -213,7 +214,7 @@ class ResponseBuilder:
         self._decoder = InputDecoder() if custom else None
         self._emit(
             {
-                "type": "response.output_item.added",
+                "type": EventType.OUTPUT_ITEM_ADDED,
                 "output_index": len(self.output),
                 "item": dict(item),
             }
@@ -241,7 +242,7 @@ class ResponseBuilder:
         self._item = item
         self._emit(
             {
-                "type": "response.output_item.added",
+                "type": EventType.OUTPUT_ITEM_ADDED,
                 "output_index": len(self.output),
                 "item": {**item, "content": []},
             }
@@ -260,7 +261,7 @@ class ResponseBuilder:
         self._chunks = []
         self._emit(
             {
-                "type": "response.content_part.added",
+                "type": EventType.CONTENT_PART_ADDED,
                 "item_id": item["id"],
                 "output_index": len(self.output),
                 "content_index": len(item["content"]) - 1,
@@ -289,7 +290,7 @@ class ResponseBuilder:
         self._emit(done)
         self._emit(
             {
-                "type": "response.content_part.done",
+                "type": EventType.CONTENT_PART_DONE,
                 "item_id": item["id"],
                 "output_index": len(self.output),
                 "content_index": index,
@@ -308,7 +309,7 @@ class ResponseBuilder:
             self._chunks = []
             self._emit(
                 {
-                    "type": "response.function_call_arguments.done",
+                    "type": EventType.FUNCTION_CALL_ARGUMENTS_DONE,
                     "item_id": item["id"],
                     "output_index": len(self.output),
                     "name": item["name"],
@@ -320,7 +321,7 @@ class ResponseBuilder:
             self._chunks, self._input, self._decoder = [], [], None
             self._emit(
                 {
-                    "type": "response.custom_tool_call_input.done",
+                    "type": EventType.CUSTOM_TOOL_CALL_INPUT_DONE,
                     "item_id": item["id"],
                     "output_index": len(self.output),
                     "input": item["input"],
@@ -332,10 +333,28 @@ class ResponseBuilder:
                 item["encrypted_content"] = self._seal(item)
         item["status"] = status
         self._emit(
-            {"type": "response.output_item.done", "output_index": len(self.output), "item": item}
+            {"type": EventType.OUTPUT_ITEM_DONE, "output_index": len(self.output), "item": item}
         )
         self.output.append(item)
         self._item = None
+
+    def compaction(self, encrypted_content: str) -> dict[str, Any]:
+        """One finished compaction item: added, compacting, done (its summary is written by
+        then, so the three go out together)."""
+        if self.finished:
+            raise BuilderClosed("the response already ended")
+        from domain.compaction import compaction_item  # local: it builds on domain.inputs
+
+        self._close_item("completed")
+        item = compaction_item(encrypted_content)
+        index = len(self.output)
+        self._emit({"type": EventType.OUTPUT_ITEM_ADDED, "output_index": index, "item": item})
+        self._emit(
+            {"type": EventType.COMPACTION_COMPACTING, "item_id": item["id"], "output_index": index}
+        )
+        self._emit({"type": EventType.OUTPUT_ITEM_DONE, "output_index": index, "item": item})
+        self.output.append(item)
+        return item
 
     # -- terminal -------------------------------------------------------------------------------
     def _terminal(self, kind: str, status: str, item_status: str, **fields: Any) -> None:
@@ -350,7 +369,7 @@ class ResponseBuilder:
         self, usage: dict[str, Any] | None = None, *, completed_at: int | None = None
     ) -> None:
         self._terminal(
-            "response.completed",
+            EventType.COMPLETED,
             "completed",
             "completed",
             usage=usage,
@@ -359,7 +378,7 @@ class ResponseBuilder:
 
     def incomplete(self, reason: str, usage: dict[str, Any] | None = None) -> None:
         self._terminal(
-            "response.incomplete",
+            EventType.INCOMPLETE,
             "incomplete",
             "incomplete",
             usage=usage,
@@ -368,7 +387,7 @@ class ResponseBuilder:
 
     def fail(self, code: str, message: str, usage: dict[str, Any] | None = None) -> None:
         self._terminal(
-            "response.failed",
+            EventType.FAILED,
             "failed",
             "incomplete",
             usage=usage,
@@ -377,7 +396,7 @@ class ResponseBuilder:
 
     def cancel(self) -> None:
         # There is no response.cancelled event: a cancel ends with response.failed (protocol.md).
-        self._terminal("response.failed", "cancelled", "incomplete")
+        self._terminal(EventType.FAILED, "cancelled", "incomplete")
 
 
 def resume_builder(events: list[dict[str, Any]]) -> ResponseBuilder:
@@ -394,11 +413,11 @@ def resume_builder(events: list[dict[str, Any]]) -> ResponseBuilder:
     builder = ResponseBuilder(response, next_seq=events[-1]["sequence_number"] + 1)
     output = response.pop("output")
     response["output"] = []
-    done_items = {e["output_index"] for e in events if e["type"] == "response.output_item.done"}
+    done_items = {e["output_index"] for e in events if e["type"] == EventType.OUTPUT_ITEM_DONE}
     done_parts = {
         (e["output_index"], e["content_index"])
         for e in events
-        if e["type"] == "response.content_part.done"
+        if e["type"] == EventType.CONTENT_PART_DONE
     }
     for index, item in enumerate(output):
         if index in done_items:

@@ -24,6 +24,9 @@ class EngineRequest:
     # Continue this partial assistant reply instead of starting a new one (a run taken over
     # after its worker died); vLLM's continue_final_message.
     assistant_prefix: str | None = None
+    # "summarise": a compaction run, whose text becomes a compaction item's summary. Engines
+    # get the same chat request either way; the built-in engine answers it deterministically.
+    purpose: str = "respond"
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -62,6 +62,31 @@ class TooManyRequests(ResponsedError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class ServiceUnavailable(ResponsedError):
+    """A dependency (the database, Redis) is away: the same request may succeed later."""
+
+    status = 503
+    type = "server_error"
+    RETRY_AFTER_S = 2
+
+    def __init__(self, message: str = "The service is temporarily unavailable: a storage "
+                 "dependency is not answering. Retry the request.", *,
+                 code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.headers = {"Retry-After": str(self.RETRY_AFTER_S)}
+
+
+class Conflict(ResponsedError):
+    """The same thing is being done by another request right now: retry shortly (the SDKs
+    retry a 409 by themselves)."""
+
+    status = 409
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message, param=param, code=code)
+        self.headers = {"Retry-After": "1"}
+
+
 class EngineError(Exception):
     """The inference engine failed; the response ends with response.failed."""
 

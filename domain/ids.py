@@ -11,6 +11,7 @@ CUSTOM_TOOL_CALL_OUTPUT = "ctco"
 CALL = "call"
 REASONING = "rs"
 CONVERSATION = "conv"
+COMPACTION = "cmp"
 
 
 def new_id(prefix: str) -> str:

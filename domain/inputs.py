@@ -25,6 +25,8 @@ _PASSTHROUGH_TYPES = {
     "custom_tool_call_output": (ids.CUSTOM_TOOL_CALL_OUTPUT, ("call_id",)),
     "reasoning": (ids.REASONING, ()),
     "item_reference": ("", ("id",)),
+    "compaction": (ids.COMPACTION, ("encrypted_content",)),
+    "compaction_trigger": (ids.COMPACTION, ()),
 }
 CALL_TYPES = ("function_call", "custom_tool_call")
 OUTPUT_TYPES = ("function_call_output", "custom_tool_call_output")
@@ -173,6 +175,14 @@ def _normalise_passthrough(raw: dict[str, Any], kind: str, param: str) -> Item:
         if not raw["id"]:
             raise _invalid(f"Invalid '{param}.id': an item id is required.", f"{param}.id")
         return {"type": "item_reference", "id": raw["id"]}
+    if kind in ("compaction", "compaction_trigger"):
+        # Kept to the fields the API defines: a compaction item has no status.
+        item = {"id": _item_id(raw, param, prefix), "type": kind}
+        if kind == "compaction":
+            item["encrypted_content"] = raw["encrypted_content"]
+            if isinstance(raw.get("created_by"), str):
+                item["created_by"] = raw["created_by"]
+        return item
     item = dict(raw)
     item["id"] = _item_id(raw, param, prefix)
     if kind == "function_call":
@@ -282,7 +292,10 @@ def to_chat_messages(instructions: str | None, items: list[Item]) -> list[dict[s
     assistant text just before them); each output becomes a tool message right after the
     assistant message that holds its call; a reasoning item's text rides on the next
     assistant message as `reasoning_content`, which engines that know it feed back to the
-    model (the engine adapter may rename or drop it).
+    model (the engine adapter may rename or drop it). An opened compaction item (its
+    `summary` set by the service) stands for everything before it but the user and system
+    messages, which a compacted window keeps: the rest is dropped and the summary takes its
+    place.
     """
     messages: list[dict[str, Any]] = []
     if instructions:
@@ -335,6 +348,13 @@ def to_chat_messages(instructions: str | None, items: list[Item]) -> list[dict[s
             text = reasoning_text(item)
             if text:
                 reasoning.append(text)
+        elif kind == "compaction" and isinstance(item.get("summary"), str):
+            from domain.compaction import summary_message  # local: it builds on this module
+
+            messages = [m for m in messages if m["role"] in ("system", "user")]
+            messages.append(summary_message(item["summary"]))
+            reasoning.clear()
+            where = {}
     return messages
 
 

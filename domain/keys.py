@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 
 PREFIX = "rsd_"
@@ -27,6 +28,35 @@ class Principal:
     tenant: str
     admin: bool = False  # may read the tool-call audit of every tenant
     key_id: str | None = None  # None when access control is off
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """What is stored of a key: its digest, never the key."""
+
+    id: str
+    tenant: str
+    name: str
+    digest: str
+    admin: bool
+    created_at: float
+    revoked_at: float | None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+def new_record(tenant: str, name: str, *, admin: bool = False) -> tuple[str, KeyRecord]:
+    """(the key, its record) for a new key; ValueError for a bad tenant or name."""
+    if not valid_tenant(tenant):
+        raise ValueError(
+            "a tenant is 1-64 letters, digits or . _ : @ - and starts with a letter or digit"
+        )
+    if not name or len(name) > 200 or "\x00" in name:
+        raise ValueError("a key's name is 1-200 characters")
+    key_id, key = new_key()
+    return key, KeyRecord(key_id, tenant, name, digest(key), admin, time.time(), None)
 
 
 def new_key() -> tuple[str, str]:

@@ -1,4 +1,9 @@
-"""The ports: what the service layer needs from storage, the bus and engines."""
+"""The ports: what the service layer needs from storage, the bus and engines.
+
+Each store has an in-memory adapter (storage.memory_store, storage.memory_bus,
+storage.memory_jobs) beside the real ones, and one contract suite run against all of them
+(tests/contract). The job queue's port is with the rest of the job concept, in domain.jobs.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from domain.engine import Chunk, EngineRequest
+from domain.keys import KeyRecord
 
 
 class StoredEvent(NamedTuple):
@@ -150,7 +156,136 @@ class EventStore(Protocol):
 
     async def stalled(self, enqueue_grace: float, limit: int = 100) -> list[str]: ...
 
+    async def count_running(self, owner: str) -> int:
+        """This owner's responses still queued or in progress (the in-flight limit)."""
+        ...
+
+    async def ping(self) -> bool: ...
+
     async def close(self) -> None: ...
+
+
+Items = list[tuple[str, bytes]]  # (item id, item JSON)
+
+
+@dataclass(slots=True)
+class ConversationRecord:
+    id: str
+    owner: str
+    metadata: bytes
+    created_at: int
+    active_response_id: str | None
+
+
+class ConversationStore(Protocol):
+    """Conversations and their items. A response's own conversation writes (its history once
+    it completes, the lock's release) ride in the event store's append."""
+
+    async def create(self, record: ConversationRecord, items: Items) -> None: ...
+
+    async def get(self, conversation_id: str, owner: str) -> ConversationRecord | None: ...
+
+    async def update_metadata(self, conversation_id: str, owner: str, metadata: bytes) -> bool: ...
+
+    async def delete(self, conversation_id: str, owner: str) -> bool: ...
+
+    async def add_items(self, conversation_id: str, owner: str, items: Items) -> bool:
+        """Append at the end; False when this owner has no such conversation."""
+        ...
+
+    async def items(
+        self, conversation_id: str, *, after: str | None, limit: int, descending: bool
+    ) -> tuple[list[bytes], bool]: ...
+
+    async def all_items(self, conversation_id: str) -> list[bytes]: ...
+
+    async def item(self, conversation_id: str, item_id: str) -> bytes | None: ...
+
+    async def delete_item(self, conversation_id: str, item_id: str) -> bool: ...
+
+    async def lock(self, conversation_id: str, owner: str, response_id: str) -> str:
+        """'locked' (now held by response_id), 'busy' (another response holds it), 'missing'."""
+        ...
+
+    async def unlock(self, conversation_id: str, response_id: str) -> None: ...
+
+
+@dataclass(slots=True)
+class ToolCallFilter:
+    owner: str | None = None  # None: every owner (the operator's CLI)
+    name: str | None = None
+    response_id: str | None = None
+    conversation_id: str | None = None
+    status: str | None = None
+    has_output: bool | None = None
+    since: float | None = None  # created_at >= since
+    until: float | None = None  # created_at < until
+
+
+class AuditStore(Protocol):
+    """Reading the tool-call audit (written by the event store's append) and checking every
+    response's hash chain."""
+
+    async def tool_calls(
+        self, where: ToolCallFilter, *, after: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page in (created_at, id) order after the row `after`; [] if `after` is unknown."""
+        ...
+
+    async def count(self, where: ToolCallFilter) -> int: ...
+
+    def iterate(self, where: ToolCallFilter, page: int = 500) -> AsyncIterator[dict[str, Any]]:
+        ...
+
+    async def verify(
+        self,
+        key: bytes,
+        progress: Callable[[int, int], None] | None = None,
+        page: int = 200,
+        anchor: str | None = None,
+    ) -> Verdict:
+        """Check every response's keyed chain and its end against the audit ledger, and the
+        ledger itself; `anchor` is a ledger head ("position:mac") kept from an earlier run."""
+        ...
+
+
+@dataclass(slots=True)
+class Verdict:
+    checked: int = 0  # responses checked
+    broken: list[tuple[str, str]] = field(default_factory=list)  # (response id, what is wrong)
+    ledger_head: str = "0:"  # "position:mac" of the ledger's last entry
+    anchor_note: str | None = None  # what became of the anchor asked for
+
+
+class KeyStore(Protocol):
+    async def create(self, tenant: str, name: str, *, admin: bool = False) -> tuple[str, KeyRecord]:
+        """Returns (the key, its record). The key itself is not kept anywhere."""
+        ...
+
+    async def revoke(self, key_id: str) -> bool: ...
+
+    async def get(self, key_id: str) -> KeyRecord | None: ...
+
+    async def list(self, tenant: str | None = None) -> list[KeyRecord]: ...
+
+    async def active_count(self) -> int: ...
+
+
+class RetentionStore(Protocol):
+    """Deleting expired rows in bounded batches; running responses are never touched."""
+
+    async def purge_responses(self, cutoff: float, limit: int) -> int:
+        """Up to `limit` finished responses created before `cutoff`, with all they own."""
+        ...
+
+    async def purge_audit(self, cutoff: float, limit: int) -> int:
+        """Up to `limit` tool-call audit rows created before `cutoff`."""
+        ...
+
+    async def purge_conversations(self, cutoff: float, limit: int) -> int:
+        """Up to `limit` conversations idle since before `cutoff` (created then, no item added
+        since) with their items; one a response is running on stays."""
+        ...
 
 
 class Batch(NamedTuple):

@@ -6,7 +6,7 @@ strictly so that a wrong type is a clear 400 instead of a surprise further down.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -16,6 +16,21 @@ from domain.tools import check_tools
 MAX_METADATA_PAIRS = 16
 MAX_METADATA_KEY = 64
 MAX_METADATA_VALUE = 512
+
+# Key-value pairs a client attaches; the limits are checked by the validators below and shown
+# in the JSON Schema of every model that carries metadata.
+Metadata = Annotated[
+    dict[str, str],
+    Field(
+        json_schema_extra={
+            "maxProperties": MAX_METADATA_PAIRS,
+            "propertyNames": {"maxLength": MAX_METADATA_KEY},
+            "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_VALUE},
+        },
+        description=f"Up to {MAX_METADATA_PAIRS} pairs; keys up to {MAX_METADATA_KEY} "
+        f"characters, values up to {MAX_METADATA_VALUE}.",
+    ),
+]
 
 
 class TextFormat(BaseModel):
@@ -43,12 +58,19 @@ class ReasoningConfig(BaseModel):
 
 
 class CreateResponse(BaseModel):
-    """POST /v1/responses body. `input` items are checked separately by domain.inputs."""
+    """POST /v1/responses body. `input` items are checked separately by domain.inputs.
+
+    Unknown fields are accepted and ignored."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
 
     model: str = Field(min_length=1)
-    input: str | list[Any] = ""
+    input: str | list[Any] = Field(
+        "",
+        description="Text, or input items: messages (`role` user, system, developer or "
+        "assistant; `content` a string or content parts), function or custom tool calls and "
+        "their outputs, reasoning items, `item_reference`s.",
+    )
     instructions: str | None = None
     max_output_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
@@ -56,10 +78,12 @@ class CreateResponse(BaseModel):
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    metadata: dict[str, str] | None = None
+    metadata: Metadata | None = None
     store: bool | None = True
-    stream: bool | None = False
-    background: bool | None = False
+    stream: bool | None = Field(False, description="true: the reply is a text/event-stream.")
+    background: bool | None = Field(
+        False, description="Run with no client attached; needs `store`."
+    )
     text: TextConfig | None = None
     reasoning: ReasoningConfig | None = None
     user: str | None = None
@@ -74,6 +98,7 @@ class CreateResponse(BaseModel):
     max_tool_calls: int | None = Field(default=None, ge=1)
     previous_response_id: str | None = None
     conversation: str | dict[str, Any] | None = None
+    context_management: list[dict[str, Any]] | None = None  # checked by domain.compaction
 
     @field_validator("model", "previous_response_id", "user", "safety_identifier",
                      "prompt_cache_key")

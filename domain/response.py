@@ -6,11 +6,14 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
+from domain.events import LIFECYCLE_EVENTS, TERMINAL_EVENTS, EventType
 from domain.request import CreateResponse
 
 Response = dict[str, Any]
-TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete"})
-_LIFECYCLE_EVENTS = frozenset({"response.created", "response.queued", "response.in_progress"})
+# The statuses of a response still being generated: the one definition the stores, the readers
+# and the workers share.
+RUNNING = ("queued", "in_progress")
+__all__ = ["RUNNING", "TERMINAL_EVENTS", "Response", "fold", "new_response", "usage"]
 
 
 def _echo_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -95,28 +98,28 @@ def fold(events: Iterable[dict[str, Any]]) -> Response | None:
         kind = event["type"]
         if kind in TERMINAL_EVENTS:
             return copy.deepcopy(event["response"])
-        if kind in _LIFECYCLE_EVENTS:
+        if kind in LIFECYCLE_EVENTS:
             response = copy.deepcopy(event["response"])
-        elif kind in ("response.output_item.added", "response.output_item.done"):
+        elif kind in (EventType.OUTPUT_ITEM_ADDED, EventType.OUTPUT_ITEM_DONE):
             index = event["output_index"]
             item = copy.deepcopy(event["item"])
             if index < len(output):
                 output[index] = item
             else:
                 output.append(item)
-        elif kind == "response.content_part.added":
+        elif kind == EventType.CONTENT_PART_ADDED:
             output[event["output_index"]].setdefault("content", []).append(dict(event["part"]))
-        elif kind in ("response.output_text.delta", "response.reasoning_text.delta"):
+        elif kind in (EventType.OUTPUT_TEXT_DELTA, EventType.REASONING_TEXT_DELTA):
             output[event["output_index"]]["content"][event["content_index"]]["text"] += event[
                 "delta"
             ]
-        elif kind == "response.refusal.delta":
+        elif kind == EventType.REFUSAL_DELTA:
             output[event["output_index"]]["content"][event["content_index"]]["refusal"] += event[
                 "delta"
             ]
-        elif kind == "response.function_call_arguments.delta":
+        elif kind == EventType.FUNCTION_CALL_ARGUMENTS_DELTA:
             output[event["output_index"]]["arguments"] += event["delta"]
-        elif kind == "response.custom_tool_call_input.delta":
+        elif kind == EventType.CUSTOM_TOOL_CALL_INPUT_DELTA:
             output[event["output_index"]]["input"] += event["delta"]
     if response is not None:
         response["output"] = output

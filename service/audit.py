@@ -6,11 +6,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from domain.errors import InvalidRequest
-from storage.audit_store import SqlAuditStore, ToolCallFilter, Verdict
+from domain.pages import list_page
+from domain.ports import AuditStore, ToolCallFilter, Verdict
 
 
 class AuditService:
-    def __init__(self, store: SqlAuditStore) -> None:
+    def __init__(self, store: AuditStore) -> None:
         self._store = store
 
     async def tool_calls(
@@ -21,13 +22,7 @@ class AuditService:
                 "Invalid 'after': no such tool call.", param="after", code="invalid_value"
             )
         rows, has_more = await self._store.tool_calls(where, after=after, limit=limit)
-        return {
-            "object": "list",
-            "data": rows,
-            "first_id": rows[0]["id"] if rows else None,
-            "last_id": rows[-1]["id"] if rows else None,
-            "has_more": has_more,
-        }
+        return list_page(rows, has_more, id_of=lambda row: row["id"])
 
     async def count(self, where: ToolCallFilter) -> int:
         return await self._store.count(where)

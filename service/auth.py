@@ -12,9 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from domain import keys
-from domain.keys import Principal
+from domain.keys import KeyRecord, Principal
 from service import metrics
-from storage.key_store import KeyRecord
 
 log = logging.getLogger("responsed.auth")
 _NO_DIGEST = "0" * 64

@@ -16,9 +16,9 @@ from domain.conversations import (
 )
 from domain.errors import InvalidRequest, NotFound
 from domain.inputs import Item
+from domain.ports import ConversationRecord, ConversationStore, EventStore
 from service.input_items import resolve_references
-from storage.conversation_store import ConversationRecord, SqlConversationStore
-from storage.sql_store import SqlEventStore
+from service.pages import stored_page
 
 
 def not_found(conversation_id: str, param: str = "conversation_id") -> NotFound:
@@ -29,18 +29,8 @@ def _pairs(items: list[Item]) -> list[tuple[str, bytes]]:
     return [(item["id"], orjson.dumps(item)) for item in items]
 
 
-def _page(data: list[bytes], has_more: bool) -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": [orjson.Fragment(d) for d in data],
-        "first_id": orjson.loads(data[0])["id"] if data else None,
-        "last_id": orjson.loads(data[-1])["id"] if data else None,
-        "has_more": has_more,
-    }
-
-
 class ConversationsService:
-    def __init__(self, store: SqlConversationStore, events: SqlEventStore) -> None:
+    def __init__(self, store: ConversationStore, events: EventStore) -> None:
         self._store = store
         self._events = events
 
@@ -87,7 +77,7 @@ class ConversationsService:
         items = await resolve_references(self._events, items, owner, "items")
         if not await self._store.add_items(conversation_id, owner, _pairs(items)):
             raise not_found(conversation_id)
-        return _page([orjson.dumps(item) for item in items], False)
+        return stored_page([orjson.dumps(item) for item in items], False)
 
     async def list_items(
         self, conversation_id: str, owner: str, *, after: str | None, limit: int, order: str
@@ -96,7 +86,7 @@ class ConversationsService:
         data, has_more = await self._store.items(
             conversation_id, after=after, limit=limit, descending=order == "desc"
         )
-        return _page(data, has_more)
+        return stored_page(data, has_more)
 
     async def get_item(self, conversation_id: str, owner: str, item_id: str) -> bytes:
         await self._record(conversation_id, owner)

@@ -1,21 +1,20 @@
-"""Where new jobs go. Embedded mode runs them in this process (worker.runner.LocalDispatcher);
-distributed mode hands them to workers through the job queue."""
+"""Where new jobs go. Embedded mode runs them in this process (LocalDispatcher); distributed
+mode hands them to workers through the job queue (QueueDispatcher)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 from typing import Protocol
 
+from domain.jobs import Job, JobQueue
 from domain.ports import Bus, EventStore
-from service.job_codec import encode_job
-from service.jobs import load_job
+from service.jobs import encode_job, load_job
+from service.runner import Runner
 from service.sealing import Sealer
 from service.writer import EventWriter
-from storage.redis_jobs import RedisJobQueue
-from worker.job import Job
-from worker.runner import LocalDispatcher, Runner
 
 log = logging.getLogger("responsed.dispatch")
 
@@ -37,6 +36,45 @@ def process_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+class LocalDispatcher:
+    """Embedded mode's job queue: runs jobs as tasks in this process, `concurrency` at a time."""
+
+    def __init__(self, runner: Runner, concurrency: int) -> None:
+        self._runner = runner
+        self._gate = asyncio.Semaphore(concurrency)
+        self._jobs: dict[str, tuple[Job, asyncio.Task[None]]] = {}
+
+    async def submit(self, job: Job) -> None:
+        task = asyncio.create_task(self._runner.run(job, self._gate), name=job.response_id)
+        self._jobs[job.response_id] = (job, task)
+        task.add_done_callback(lambda _: self._done(job))
+
+    def _done(self, job: Job) -> None:
+        self._jobs.pop(job.response_id, None)
+        if job.on_done is not None:
+            job.on_done()
+
+    async def cancel(self, response_id: str) -> bool:
+        """Cancel a run of this process on a client's request; False if it runs elsewhere."""
+        entry = self._jobs.get(response_id)
+        if entry is None:
+            return False
+        job, task = entry
+        job.cancelled = True
+        task.cancel()
+        return True
+
+    @property
+    def running(self) -> int:
+        return len(self._jobs)
+
+    async def close(self) -> None:
+        tasks = [task for _, task in self._jobs.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class QueueDispatcher:
     """The API side of distributed mode: this process never generates stored responses.
 
@@ -49,7 +87,7 @@ class QueueDispatcher:
         store: EventStore,
         writer: EventWriter,
         bus: Bus,
-        jobs: RedisJobQueue,
+        jobs: JobQueue,
         runner: Runner,
         local: LocalDispatcher,
         *,

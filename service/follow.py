@@ -15,10 +15,9 @@ import time
 from collections.abc import AsyncIterator
 
 from domain.ports import EventStore, StoredEvent, Subscription
-from domain.response import TERMINAL_EVENTS
+from domain.response import RUNNING, TERMINAL_EVENTS
 
 PAGE = 1000
-_RUNNING = ("queued", "in_progress")
 KEEPALIVE = None  # yielded instead of events when it is time for a keep-alive comment
 
 
@@ -102,11 +101,11 @@ async def _cannot_finish(store: EventStore, response_id: str, cursor: int) -> bo
     """True when no event after the cursor will ever come: the response was deleted meanwhile,
     or it has ended and the cursor is at or past its last event."""
     record = await store.get(response_id)
-    return record is None or (record.status not in _RUNNING and record.last_seq <= cursor)
+    return record is None or (record.status not in RUNNING and record.last_seq <= cursor)
 
 
 async def _ended_before(store: EventStore, response_id: str, cursor: int) -> bool:
     """True when the response has ended and the cursor is at or past its last event (a row not
     committed yet is not an ended one)."""
     record = await store.get(response_id)
-    return record is not None and record.status not in _RUNNING and record.last_seq <= cursor
+    return record is not None and record.status not in RUNNING and record.last_seq <= cursor

@@ -36,16 +36,27 @@ async def resolve_references(
     return resolved
 
 
+def _sealed(item: Item) -> bool:
+    # A compaction item is nothing but its blob: an empty one is refused like a changed one.
+    kind = item.get("type")
+    return kind == "compaction" or (kind == "reasoning" and bool(item.get("encrypted_content")))
+
+
 def unseal(sealer: Sealer, items: list[Item], owner: str, first_new: int) -> list[Item]:
-    """Items for the engine: sealed reasoning opened (the stored items stay as sent)."""
-    if not any(i.get("type") == "reasoning" and i.get("encrypted_content") for i in items):
+    """Items for the engine: sealed reasoning and compaction summaries opened (the stored
+    items stay as sent)."""
+    if not any(_sealed(i) for i in items):
         return items
     opened = []
     for position, item in enumerate(items):
-        if item.get("type") == "reasoning" and item.get("encrypted_content"):
+        if _sealed(item):
             index = position - first_new
             param = f"input[{index}].encrypted_content" if index >= 0 else "input"
-            item = {**item, **sealer.open(item["encrypted_content"], owner, param)}
+            blob = item.get("encrypted_content") or ""
+            if item["type"] == "compaction":
+                item = {**item, "summary": sealer.open_summary(blob, owner, param)}
+            else:
+                item = {**item, **sealer.open(blob, owner, param)}
         opened.append(item)
     return opened
 

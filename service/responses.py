@@ -12,9 +12,9 @@ import orjson
 
 from domain import ids
 from domain.builder import ResponseBuilder
-from domain.engine import build_engine_request
-from domain.errors import InvalidRequest, NotFound
-from domain.inputs import check_tool_outputs, normalise_input, to_chat_messages
+from domain.errors import InvalidRequest, NotFound, ServiceUnavailable
+from domain.inputs import check_tool_outputs, normalise_input
+from domain.jobs import Job
 from domain.limits import RequestLimits, check_request
 from domain.ports import (
     Bus,
@@ -25,17 +25,18 @@ from domain.ports import (
     Subscription,
 )
 from domain.request import CreateResponse, parse_create_request
-from domain.response import TERMINAL_EVENTS, fold, new_response
+from domain.response import RUNNING, TERMINAL_EVENTS, fold, new_response
+from service.compaction import check_trigger, plan
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher
 from service.follow import follow
 from service.input_items import resolve_references, tool_outputs, unseal
 from service.jobs import read_log
 from service.limits import InflightLimiter, Slot, SubscriberLimit
+from service.pages import stored_page
+from service.runner import encode
 from service.sealing import Sealer
 from service.writer import EventWriter
-from worker.job import Job
-from worker.runner import encode
 
 _CANCEL_WAIT_S = 30.0
 
@@ -78,7 +79,7 @@ class ResponsesService:
         self._subscribers = subscribers or SubscriberLimit(0)
 
     # -- create ---------------------------------------------------------------------------------
-    async def create(self, body: Any, owner: str) -> Created:
+    async def create(self, body: Any, owner: str, *, response_id: str | None = None) -> Created:
         request = parse_create_request(body)
         check_request(request, self._limits)
         store = request.store is not False
@@ -103,7 +104,8 @@ class ResponsesService:
                 code="invalid_value",
             )
         new_items = await resolve_references(self._store, normalise_input(request.input), owner)
-        response_id = ids.new_id(ids.RESPONSE)
+        check_trigger(new_items)
+        response_id = response_id or ids.new_id(ids.RESPONSE)
         slot = await self._inflight.acquire(owner)
         try:
             if conversation is not None:
@@ -145,15 +147,19 @@ class ResponsesService:
         builder.start()
         first_events = encode(builder.drain())
         snapshot = dict(response)  # what a background POST answers, before the worker moves on
+        work = plan(request, engine_items)  # compaction first, where the request asks for it
         job = Job(
             response_id,
             builder,
-            build_engine_request(request, to_chat_messages(request.instructions, engine_items)),
+            work.engine_request,
             persist=store,
             owner=owner,
             seal_reasoning="reasoning.encrypted_content" in (request.include or ()),
             portable=engine_items is items,
             on_done=slot.release,  # the run has ended: the tenant's slot is free again
+            compact=work.compact,
+            then_request=work.then_request,
+            summary_at=work.summary_at,
         )
         follows = bool(request.stream) or not request.background
         bus = self._bus if store else self._local_bus
@@ -191,6 +197,13 @@ class ResponsesService:
                 self._writer.audit(response_id, tool_outputs=outputs)
             await self._writer.publish_only(response_id, first_events, False)
         await self._dispatcher.submit(job)
+        if store:
+            await self._writer.landed(response_id)
+            if self._writer.is_fenced(response_id):
+                # The store refused the new row (it is away): nothing of it exists to follow.
+                if subscription is not None:
+                    await subscription.close()
+                raise ServiceUnavailable(code="service_unavailable")
         if subscription is None:
             # Answered at once (background): the id must already be readable when it arrives.
             await self._writer.flushed()
@@ -198,6 +211,9 @@ class ResponsesService:
         if subscription is not None:
             events = self._follow(subscription, response_id, -1, store=store, replay_first=False)
         return Created(request, snapshot, events)
+
+    async def history(self, previous_id: str | None, owner: str) -> list[dict[str, Any]]:
+        return await self._history(previous_id, owner)
 
     async def _history(self, previous_id: str | None, owner: str) -> list[dict[str, Any]]:
         """previous_response_id: its resolved input and its output come before the new input."""
@@ -266,6 +282,9 @@ class ResponsesService:
             raise NotFound.response(response_id)
         return record
 
+    async def exists(self, response_id: str) -> bool:
+        return await self._store.get(response_id) is not None
+
     async def retrieve(self, response_id: str, owner: str) -> bytes:
         record = await self._record(response_id, owner)
         if record.snapshot is not None:
@@ -297,16 +316,7 @@ class ResponsesService:
         data, has_more = await self._store.input_items(
             response_id, after=after, limit=limit, descending=order == "desc"
         )
-        items = [orjson.Fragment(d) for d in data]
-        first = orjson.loads(data[0])["id"] if data else None
-        last = orjson.loads(data[-1])["id"] if data else None
-        return {
-            "object": "list",
-            "data": items,
-            "first_id": first,
-            "last_id": last,
-            "has_more": has_more,
-        }
+        return stored_page(data, has_more)
 
     async def cancel(self, response_id: str, owner: str) -> bytes:
         """Cancel a background response; answers the Response once it has ended."""
@@ -315,7 +325,7 @@ class ResponsesService:
             raise InvalidRequest(
                 "Cannot cancel a synchronous response.", param="response_id", code="invalid_request"
             )
-        if record.status not in ("queued", "in_progress"):
+        if record.status not in RUNNING:
             if record.status == "cancelled" and record.snapshot is not None:
                 return record.snapshot  # a repeated cancel answers the same object
             raise InvalidRequest(
@@ -342,7 +352,7 @@ class ResponsesService:
 
     async def delete(self, response_id: str, owner: str) -> dict[str, Any]:
         record = await self._record(response_id, owner)
-        if record.status in ("queued", "in_progress"):
+        if record.status in RUNNING:
             raise InvalidRequest(
                 "Cannot delete a response that is still in progress.",
                 param="response_id",

@@ -10,15 +10,11 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Table
-
+from domain.ports import RetentionStore
 from service import metrics
-from storage import retention
-from storage.sql_store import SqlEventStore
-from storage.tables import metadata
 
 log = logging.getLogger("responsed.retention")
 
@@ -45,15 +41,10 @@ async def _pause(started: float) -> None:
     await asyncio.sleep(min(time.monotonic() - started, 1.0))
 
 
-def audit_table() -> Table | None:
-    """The tool-call audit, where this schema has one; purged by its `created_at`."""
-    return metadata.tables.get("tool_calls")
-
-
 class Retention:
     def __init__(
         self,
-        store: SqlEventStore,
+        store: RetentionStore,
         *,
         response_ttl_s: float,
         audit_ttl_s: float,
@@ -79,9 +70,7 @@ class Retention:
             cutoff = now - self._response_ttl_s
             while True:
                 started = time.monotonic()
-                count = await self._store.write(
-                    retention.purge_responses, cutoff, self._batch, self._store.audit_key
-                )
+                count = await self._store.purge_responses(cutoff, self._batch)
                 purged.responses += count
                 PURGED.inc(count)
                 if count < self._batch:
@@ -89,16 +78,13 @@ class Retention:
                 await _pause(started)
         if self._conversation_ttl_s > 0:
             purged.conversations = await self._batches(
-                retention.purge_conversations, now - self._conversation_ttl_s)
+                self._store.purge_conversations, now - self._conversation_ttl_s)
             PURGED_CONVERSATIONS.inc(purged.conversations)
-        table = audit_table()
-        if table is not None and self._audit_ttl_s > 0:
+        if self._audit_ttl_s > 0:
             cutoff = now - self._audit_ttl_s
             while True:
                 started = time.monotonic()
-                count = await self._store.write(
-                    retention.purge_by_age, table, "created_at", cutoff, self._batch
-                )
+                count = await self._store.purge_audit(cutoff, self._batch)
                 purged.audit_rows += count
                 PURGED_AUDIT.inc(count)
                 if count < self._batch:
@@ -106,11 +92,11 @@ class Retention:
                 await _pause(started)
         return purged
 
-    async def _batches(self, purge: Callable[..., int], cutoff: float) -> int:
+    async def _batches(self, purge: Callable[[float, int], Awaitable[int]], cutoff: float) -> int:
         total = 0
         while True:
             started = time.monotonic()
-            count = await self._store.write(purge, cutoff, self._batch)
+            count = await purge(cutoff, self._batch)
             total += count
             if count < self._batch:
                 return total

@@ -1,7 +1,8 @@
 """Sealed reasoning for store:false clients: reasoning items carry their text encrypted
 (AES-256-GCM) in `encrypted_content`, and come back in the next request's input. Only a
 deployment holding the key can read a blob back, and only for the owner it was made for;
-a changed or foreign blob is refused."""
+a changed or foreign blob is refused. Compaction summaries are sealed the same way, bound to
+their purpose as well, so that neither kind of blob can pass for the other."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from domain.errors import InvalidRequest
 log = logging.getLogger("responsed.sealing")
 _PREFIX = "rsd1."
 _KEY_FILE = "reasoning.key"
+_COMPACTION_AAD = b"\x00compaction"
 
 
 class Sealer:
@@ -52,19 +54,41 @@ class Sealer:
         sealed = self._aead.encrypt(nonce, plain, owner.encode())
         return _PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
 
+    def seal_summary(self, summary: str, owner: str) -> str:
+        """A compaction item's encrypted_content."""
+        nonce = secrets.token_bytes(12)
+        plain = orjson.dumps({"summary": summary})
+        sealed = self._aead.encrypt(nonce, plain, owner.encode() + _COMPACTION_AAD)
+        return _PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def open_summary(self, blob: str, owner: str, param: str) -> str:
+        """The summary sealed in a compaction item; 400 if it is not one of ours."""
+        value = self._open(blob, owner.encode() + _COMPACTION_AAD, param)
+        summary = value.get("summary") if isinstance(value, dict) else None
+        if not isinstance(summary, str):
+            raise _unverified(param)
+        return summary
+
     def open(self, blob: str, owner: str, param: str) -> dict[str, Any]:
         """{summary, content} of a sealed reasoning item; 400 if it is not one of ours."""
+        return self._open(blob, owner.encode(), param)  # type: ignore[no-any-return]
+
+    def _open(self, blob: str, aad: bytes, param: str) -> Any:
         try:
             if not blob.startswith(_PREFIX):
                 raise ValueError("not a responsed blob")
             raw = base64.urlsafe_b64decode(blob[len(_PREFIX) :].encode())
-            plain = self._aead.decrypt(raw[:12], raw[12:], owner.encode())
+            plain = self._aead.decrypt(raw[:12], raw[12:], aad)
             value = orjson.loads(plain)
         except (ValueError, InvalidTag, binascii.Error, orjson.JSONDecodeError):
-            raise InvalidRequest(
-                f"The encrypted content in '{param}' could not be verified: it was changed, "
-                "or made by another deployment.",
-                param=param,
-                code="invalid_encrypted_content",
-            ) from None
+            raise _unverified(param) from None
         return value
+
+
+def _unverified(param: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"The encrypted content in '{param}' could not be verified: it was changed, "
+        "or made by another deployment.",
+        param=param,
+        code="invalid_encrypted_content",
+    )

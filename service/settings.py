@@ -1,15 +1,29 @@
-"""Settings: every one from an environment variable (RESPONSED_*), overridable by CLI flags."""
+"""Settings: one declarative definition of every setting (type, default, bounds, help text and
+environment variable). The command line derives its flags from it (cli/flags.py) and the README's
+configuration table is generated from it (`responsed config --markdown`)."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 from storage.database import normalise_url, sqlite_url
 
 DEFAULT_PORT = 8040  # not 8000: that is vLLM's
+ENV_PREFIX = "RESPONSED_"
+_DAY = 86400.0
 
 
 def is_loopback(host: str) -> bool:
@@ -21,271 +35,233 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
-def _flag(value: str) -> bool:
-    return value.strip().lower() in ("true", "1", "yes", "on")
+def _env(name: str) -> AliasChoices:
+    """A setting read from an environment variable without the RESPONSED_ prefix."""
+    return AliasChoices(name)
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    host: str = field(
-        default="127.0.0.1", metadata={"env": "RESPONSED_HOST", "help": "address to listen on"}
+class Settings(BaseSettings):
+    """Every setting of every command. `Settings(...)` is exactly what it is given (tests rely on
+    that); `Settings.from_env()` adds the environment and flags on top of the defaults."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="forbid", env_prefix=ENV_PREFIX, env_ignore_empty=True,
+        populate_by_name=True, validate_default=True,
     )
-    port: int = field(
-        default=DEFAULT_PORT, metadata={"env": "RESPONSED_PORT", "help": "port to listen on"}
-    )
-    data_dir: str = field(
-        default="./data",
-        metadata={"env": "RESPONSED_DATA_DIR", "help": "where the embedded SQLite database lives"},
-    )
-    database_url: str = field(
-        default="",
-        metadata={
-            "env": "DATABASE_URL",
-            "help": "sqlite:///path or postgresql://…; empty: SQLite in data_dir",
-        },
-    )
-    engine: str = field(
-        default="builtin", metadata={"env": "RESPONSED_ENGINE", "help": "builtin | openai"}
-    )
-    engine_url: str = field(
-        default="",
-        metadata={
-            "env": "RESPONSED_ENGINE_URL",
-            "help": "Chat Completions base URL(s), comma-separated, e.g. http://127.0.0.1:8000/v1",
-        },
-    )
-    engine_api_key: str = field(
-        default="",
-        metadata={"env": "RESPONSED_ENGINE_API_KEY", "help": "bearer token sent to the engine"},
-    )
-    engine_model_map: str = field(
-        default="",
-        metadata={
-            "env": "RESPONSED_ENGINE_MODEL_MAP",
-            "help": "client model -> engine model, e.g. 'gpt-4o=Qwen/Qwen3-8B,*=Qwen/Qwen3-8B'",
-        },
-    )
-    engine_connect_timeout: float = field(
-        default=10.0,
-        metadata={
-            "env": "RESPONSED_ENGINE_CONNECT_TIMEOUT",
-            "help": "seconds to connect to the engine",
-        },
-    )
-    engine_read_timeout: float = field(
-        default=300.0,
-        metadata={
-            "env": "RESPONSED_ENGINE_READ_TIMEOUT",
-            "help": "seconds the engine may stay silent (first token included)",
-        },
-    )
-    engine_reasoning_field: str = field(
-        default="reasoning_content",
-        metadata={
-            "env": "RESPONSED_ENGINE_REASONING_FIELD",
-            "help": "assistant-message field that carries reasoning sent back to the engine; "
-            "'none' drops it",
-        },
-    )
-    builtin_rate: float = field(
-        default=0.0,
-        metadata={
-            "env": "RESPONSED_BUILTIN_RATE",
-            "help": "built-in engine tokens/s per stream; 0 = unthrottled",
-        },
-    )
-    worker_concurrency: int = field(
-        default=512,
-        metadata={"env": "RESPONSED_WORKER_CONCURRENCY", "help": "responses generated at once"},
-    )
-    max_body_bytes: int = field(
-        default=16 * 1024 * 1024,
-        metadata={
-            "env": "RESPONSED_MAX_BODY_BYTES",
-            "help": "largest request body accepted (413 above)",
-        },
-    )
-    keepalive_s: float = field(
-        default=15.0,
-        metadata={
-            "env": "RESPONSED_KEEPALIVE_S",
-            "help": "seconds of silence before an SSE keep-alive comment",
-        },
-    )
-    redis_url: str = field(
-        default="",
-        metadata={
-            "env": "REDIS_URL",
-            "help": "redis://host:port/db; set: distributed mode (serve only "
-            "serves, `responsed worker` generates)",
-        },
-    )
-    worker_name: str = field(
-        default="",
-        metadata={
-            "env": "RESPONSED_WORKER_NAME",
-            "help": "this worker's name in the job queue; empty: host-pid",
-        },
-    )
-    lease_s: float = field(
-        default=10.0,
-        metadata={
-            "env": "RESPONSED_LEASE_S",
-            "help": "a worker silent this long loses its responses to another",
-        },
-    )
-    janitor_interval_s: float = field(
-        default=2.0,
-        metadata={
-            "env": "RESPONSED_JANITOR_INTERVAL_S",
-            "help": "how often workers look for stalled responses and lost jobs",
-        },
-    )
-    enqueue_grace_s: float = field(
-        default=5.0,
-        metadata={
-            "env": "RESPONSED_ENQUEUE_GRACE_S",
-            "help": "a running response nobody claimed for this long is queued again",
-        },
-    )
-    metrics_port: int = field(
-        default=0,
-        metadata={
-            "env": "RESPONSED_METRICS_PORT",
-            "help": "worker only: serve /metrics and /healthz on this port; 0 = off",
-        },
-    )
-    owner: str = field(
-        default="default",
-        metadata={
-            "env": "RESPONSED_OWNER",
-            "help": "the tenant of every request while API keys are not required",
-        },
-    )
-    encryption_key: str = field(
-        default="",
-        metadata={
-            "env": "RESPONSED_ENCRYPTION_KEY",
-            "help": "secret that seals reasoning.encrypted_content; empty: a key made and kept "
-            "in data_dir (set one when several servers share a database)",
-        },
-    )
-    audit_unstored: str = field(
-        default="true",
-        metadata={
-            "env": "RESPONSED_AUDIT_UNSTORED",
-            "help": "record tool calls of store:false responses in the audit too (true | false)",
-        },
-    )
+
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(DEFAULT_PORT, ge=0, le=65535,
+                      description="port to listen on (8000 is left to vLLM)")
+    data_dir: str = Field("./data", description="where the embedded SQLite database lives")
+    database_url: str = Field(
+        "", validation_alias=_env("DATABASE_URL"),
+        description="`sqlite:///path` or `postgresql://user@host/db`; empty: SQLite in the "
+        "data dir")
+    engine: Literal["builtin", "openai"] = Field(
+        "builtin", description="`builtin` or `openai` (any Chat Completions server)")
+    engine_url: str = Field(
+        "", description="engine base URL(s), comma-separated, used in turn, e.g. "
+        "`http://127.0.0.1:8000/v1`")
+    engine_api_key: str = Field("", description="bearer token sent to the engine")
+    engine_model_map: str = Field(
+        "", description="client model → engine model, e.g. "
+        "`gpt-4o=Qwen/Qwen3-8B,*=Qwen/Qwen3-8B`")
+    engine_connect_timeout: float = Field(10.0, gt=0,
+                                          description="seconds to connect to the engine")
+    engine_read_timeout: float = Field(
+        300.0, gt=0, description="seconds the engine may stay silent (first token included)")
+    engine_reasoning_field: str = Field(
+        "reasoning_content", min_length=1,
+        description="assistant-message field carrying reasoning sent back to the engine; "
+        "`none` drops it")
+    builtin_rate: float = Field(
+        0.0, ge=0, description="built-in engine tokens/s per stream; 0 = as fast as possible")
+    worker_concurrency: int = Field(512, ge=1, description="responses generated at once")
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1,
+                                description="largest request body accepted (413 above)")
+    keepalive_s: float = Field(
+        15.0, gt=0, description="seconds of silence before an SSE `: keep-alive` comment")
+    redis_url: str = Field(
+        "", validation_alias=_env("REDIS_URL"),
+        description="`redis://host:port/db`; set: distributed mode (`serve` only serves, "
+        "`responsed worker` generates)")
+    worker_name: str = Field(
+        "", description="a worker's name in the job queue; empty: host-pid")
+    lease_s: float = Field(
+        10.0, gt=0, description="a worker silent this long loses its responses to another")
+    janitor_interval_s: float = Field(
+        2.0, gt=0, description="how often workers look for stalled responses and lost jobs")
+    enqueue_grace_s: float = Field(
+        5.0, ge=0, description="a running response nobody claimed for this long is queued again")
+    metrics_port: int = Field(
+        0, ge=0, le=65535,
+        description="workers only: serve `/metrics` and `/healthz` on this port; 0 = off")
+    owner: str = Field("default", min_length=1,
+                       description="the tenant of every request while keys are not required")
+    encryption_key: str = Field(
+        "", description="secret that seals `reasoning.encrypted_content`; empty: a key made and "
+        "kept in the data dir (set one when several servers share a database)")
+    audit_unstored: bool = Field(
+        True, description="record tool calls of `store:false` responses in the audit too")
     # -- access control, limits and retention (service.auth, service.limits, service.retention)
-    auth: str = field(default="auto", metadata={
-        "env": "RESPONSED_AUTH",
-        "help": "auto: API keys required unless host is a loopback address; required: always"})
-    auth_cache_s: float = field(default=5.0, metadata={
-        "env": "RESPONSED_AUTH_CACHE_S",
-        "help": "seconds a key lookup is cached in-process: a revoked key stops working within "
-                "this time"})
-    max_input_items: int = field(default=10_000, metadata={
-        "env": "RESPONSED_MAX_INPUT_ITEMS",
-        "help": "most items in one request's input (400 above)"})
-    max_output_tokens_ceiling: int = field(default=131_072, metadata={
-        "env": "RESPONSED_MAX_OUTPUT_TOKENS_CEILING",
-        "help": "largest max_output_tokens a request may ask for (400 above)"})
-    max_inflight_per_tenant: int = field(default=256, metadata={
-        "env": "RESPONSED_MAX_INFLIGHT_PER_TENANT",
-        "help": "queued + in-progress responses per tenant (429 above); 0 = no limit"})
-    max_subscribers_per_response: int = field(default=1000, metadata={
-        "env": "RESPONSED_MAX_SUBSCRIBERS_PER_RESPONSE",
-        "help": "SSE readers of one response per API process (429 above); 0 = no limit"})
-    response_ttl_s: float = field(default=30 * 86400.0, metadata={
-        "env": "RESPONSED_RESPONSE_TTL_S",
-        "help": "stored responses older than this are purged (30 days); 0 = keep forever"})
-    audit_ttl_s: float = field(default=365 * 86400.0, metadata={
-        "env": "RESPONSED_AUDIT_TTL_S",
-        "help": "tool-call audit rows older than this are purged (365 days); 0 = keep forever"})
-    purge_interval_s: float = field(default=60.0, metadata={
-        "env": "RESPONSED_PURGE_INTERVAL_S",
-        "help": "how often serve and worker processes purge expired rows; 0 = never (use "
-                "`responsed purge`)"})
-    purge_batch: int = field(default=100, metadata={
-        "env": "RESPONSED_PURGE_BATCH", "help": "responses deleted per purge transaction"})
+    auth: Literal["auto", "required"] = Field(
+        "auto", description="`auto`: keys required unless `--host` is a loopback address; "
+        "`required`: always")
+    auth_cache_s: float = Field(
+        5.0, ge=0, description="seconds a key lookup is cached in each process: a revoked key "
+        "stops working within this time")
+    max_input_items: int = Field(
+        10_000, ge=1, description="most items in one request's `input` (400 above)")
+    max_output_tokens_ceiling: int = Field(
+        131_072, ge=1,
+        description="largest `max_output_tokens` a request may ask for (400 above)")
+    max_inflight_per_tenant: int = Field(
+        256, ge=0,
+        description="queued + in-progress responses per tenant (429 above); 0 = no limit")
+    max_subscribers_per_response: int = Field(
+        1000, ge=0,
+        description="SSE readers of one response per API process (429 above); 0 = no limit")
+    response_ttl_s: float = Field(
+        30 * _DAY, ge=0,
+        description="stored responses older than this are purged (30 days); 0 = keep forever")
+    audit_ttl_s: float = Field(
+        365 * _DAY, ge=0, description="tool-call audit rows older than this are purged "
+        "(365 days); 0 = keep forever")
+    purge_interval_s: float = Field(
+        60.0, ge=0, description="how often serve and worker processes purge expired rows; "
+        "0 = never (use `responsed purge`)")
+    purge_batch: int = Field(100, ge=1, description="responses deleted per purge transaction")
+    # -- idempotent creates (service.idempotency)
+    idempotency_ttl_s: float = Field(
+        86400.0, gt=0, description="how long an Idempotency-Key of a create is remembered "
+        "(24 hours)")
     # -- fault handling: the keyed audit, start-up checks, abuse limits, conversation expiry
-    audit_key: str = field(default="", metadata={
-        "env": "RESPONSED_AUDIT_KEY",
-        "help": "secret that keys the event chains and the audit ledger (not the encryption "
-                "key); empty: a key made and kept in data_dir"})
-    auth_failure_burst: int = field(default=50, metadata={
-        "env": "RESPONSED_AUTH_FAILURE_BURST",
-        "help": "failed authentications a client address may make at once before 429s"})
-    auth_failure_rate: float = field(default=2.0, metadata={
-        "env": "RESPONSED_AUTH_FAILURE_RATE",
-        "help": "failed authentications per second an address is allowed after its burst; "
-                "0 = no throttle"})
-    max_headers: int = field(default=100, metadata={
-        "env": "RESPONSED_MAX_HEADERS", "help": "most header lines in one request (431 above)"})
-    max_header_bytes: int = field(default=65536, metadata={
-        "env": "RESPONSED_MAX_HEADER_BYTES",
-        "help": "largest request line plus headers, in bytes (431 above)"})
-    header_timeout_s: float = field(default=10.0, metadata={
-        "env": "RESPONSED_HEADER_TIMEOUT_S",
-        "help": "seconds a client may take to send a request's headers (408 after)"})
-    body_timeout_s: float = field(default=30.0, metadata={
-        "env": "RESPONSED_BODY_TIMEOUT_S",
-        "help": "longest pause inside a request body, in seconds (the connection is closed)"})
-    conversation_ttl_s: float = field(default=30 * 86400.0, metadata={
-        "env": "RESPONSED_CONVERSATION_TTL_S",
-        "help": "conversations idle this long (no item added) are purged with their items (30 "
-                "days); 0 = keep forever"})
-    sqlite_check_s: float = field(default=10.0, metadata={
-        "env": "RESPONSED_SQLITE_CHECK_S",
-        "help": "seconds PRAGMA quick_check may take on an SQLite store at start (a larger "
-                "file is checked as far as it gets); 0 = skip"})
-    log_level: str = field(
-        default="info",
-        metadata={"env": "RESPONSED_LOG_LEVEL", "help": "debug | info | warning | error"},
-    )
-    access_log: str = field(
-        default="false",
-        metadata={
-            "env": "RESPONSED_ACCESS_LOG",
-            "help": "log one line per HTTP request (true | false); off by default, as in "
-            "gunicorn: at 64 new streams a second it cost the API 5%% of its CPU",
-        },
-    )
+    audit_key: str = Field(
+        "", description="secret that keys the event chains and the audit ledger (not the "
+        "encryption key); empty: a key made and kept in `data_dir`")
+    auth_failure_burst: int = Field(
+        50, ge=1, description="failed authentications a client address may make at once "
+        "before 429s")
+    auth_failure_rate: float = Field(
+        2.0, ge=0, description="failed authentications per second an address is allowed after "
+        "its burst; 0 = no throttle")
+    max_headers: int = Field(
+        100, ge=1, description="most header lines in one request (431 above)")
+    max_header_bytes: int = Field(
+        65536, ge=1, description="largest request line plus headers, in bytes (431 above)")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="seconds a client may take to send a request's headers "
+        "(408 after)")
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="longest pause inside a request body, in seconds (the "
+        "connection is closed)")
+    conversation_ttl_s: float = Field(
+        30 * _DAY, ge=0, description="conversations idle this long (no item added) are purged "
+        "with their items (30 days); 0 = keep forever")
+    sqlite_check_s: float = Field(
+        10.0, ge=0, description="seconds `PRAGMA quick_check` may take on an SQLite store at "
+        "start (a larger file is checked as far as it gets); 0 = skip")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="`debug`, `info`, `warning` or `error`")
+    access_log: bool = Field(
+        False, description="one log line per HTTP request (`serve`); off by default, as in "
+        "gunicorn: at 64 new streams a second it cost the API 5% of its CPU")
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
-        environ = dict(os.environ if environ is None else environ)
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = environ.get(f.metadata["env"])
-            if raw is not None and raw != "":
-                values[f.name] = type(f.default)(raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)  # the environment is read by from_env() only
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then the environment, then `overrides` (the command's flags; None: not
+        given). A bad value raises SettingsError naming the flag or variable it came from."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        by_env = {env_name(name): name for name in cls.model_fields}
+        read = _Environment(cls, os.environ if environ is None else environ)()
+        # keyed by field name, so that a flag replaces its variable's value
+        from_environ = {by_env.get(key, key): value for key, value in read.items()}
+        try:
+            return cls(**{**from_environ, **given})
+        except ValidationError as error:
+            raise SettingsError(_explain(error, given)) from None
 
     def with_(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
+        return type(self)(**{**self.model_dump(), **changes})
 
     @property
     def resolved_database_url(self) -> str:
         return normalise_url(self.database_url) if self.database_url else sqlite_url(self.data_dir)
 
     @property
-    def audits_unstored(self) -> bool:
-        return _flag(self.audit_unstored)
-
-    @property
-    def logs_access(self) -> bool:
-        return _flag(self.access_log)
+    def audits_unstored(self) -> bool:  # the name service/runtime.py reads
+        return self.audit_unstored
 
     @property
     def auth_required(self) -> bool:
         """Keys are required unless the server listens on loopback only (and auth=auto)."""
-        if self.auth not in ("auto", "required"):
-            raise ValueError(f"unknown auth mode {self.auth!r}: expected 'auto' or 'required'")
         return self.auth == "required" or not is_loopback(self.host)
 
     @property
     def engine_urls(self) -> list[str]:
         return [u.strip() for u in self.engine_url.split(",") if u.strip()]
+
+
+class SettingsError(ValueError):
+    """A setting given a value it cannot take; the message is one line for the user."""
+
+
+def env_name(name: str) -> str:
+    """The environment variable of setting `name`."""
+    alias = Settings.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return ENV_PREFIX + name.upper()
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def setting_fields() -> dict[str, FieldInfo]:
+    return dict(Settings.model_fields)
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping instead of os.environ (its
+    own .env source overrides _load_env_vars the same way)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty,
+                              self.env_parse_none_str)
+
+
+def _explain(error: ValidationError, given: Mapping[str, Any]) -> str:
+    by_key = {env_name(name): name for name in Settings.model_fields}
+    reasons = []
+    for problem in error.errors(include_url=False):
+        key = str(problem["loc"][0]) if problem["loc"] else ""
+        name = by_key.get(key, key)
+        if name in given and name in Settings.model_fields:
+            where = f"{flag_name(name)} {problem['input']!r}"
+        elif name in Settings.model_fields:
+            where = f"{env_name(name)}={problem['input']!r}"
+        else:
+            where = key or "settings"
+        reasons.append(f"{where}: {problem['msg']}")
+    return "; ".join(reasons)

@@ -1,28 +1,19 @@
-"""Conversations and their items. Writes share the event store's writer (one SQLite writer
-connection); the lock that keeps one response at a time on a conversation lives here."""
+"""Conversations and their items (domain.ports.ConversationStore in SQL). Writes share the
+event store's writer (one SQLite writer connection); the lock that keeps one
+response at a time on a conversation lives here."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, delete, exists, insert, or_, select, update
 
+from domain.ports import ConversationRecord, Items
+from domain.response import RUNNING
 from storage.item_pages import page_items
 from storage.projections import append_items
 from storage.sql_store import SqlEventStore
 from storage.tables import conversation_items, conversations, responses
-
-Items = list[tuple[str, bytes]]  # (item id, item JSON)
-
-
-@dataclass(slots=True)
-class ConversationRecord:
-    id: str
-    owner: str
-    metadata: bytes
-    created_at: int
-    active_response_id: str | None
 
 
 def _create(conn: Connection, record: ConversationRecord, items: Items, now: float) -> None:
@@ -64,7 +55,7 @@ def _lock(
         select(responses.c.id)
         .where(
             responses.c.id == conversations.c.active_response_id,
-            responses.c.status.in_(("queued", "in_progress")),
+            responses.c.status.in_(RUNNING),
         )
         .correlate(conversations)
     )

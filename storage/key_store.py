@@ -1,31 +1,16 @@
-"""API keys in the database: created and revoked from the command line, looked up by id."""
+"""API keys in the database (domain.ports.KeyStore): created and revoked from the command line,
+looked up by id."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from domain import keys
+from domain.keys import KeyRecord
 from storage.sql_store import SqlEventStore
 from storage.tables import api_keys
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRecord:
-    id: str
-    tenant: str
-    name: str
-    digest: str
-    admin: bool
-    created_at: float
-    revoked_at: float | None
-
-    @property
-    def revoked(self) -> bool:
-        return self.revoked_at is not None
-
 
 _COLUMNS = (
     api_keys.c.id,
@@ -42,20 +27,13 @@ def _record(row: tuple) -> KeyRecord:  # type: ignore[type-arg]
     return KeyRecord(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6])
 
 
-class KeyStore:
+class SqlKeyStore:
     def __init__(self, store: SqlEventStore) -> None:
         self._store = store
 
     async def create(self, tenant: str, name: str, *, admin: bool = False) -> tuple[str, KeyRecord]:
         """Returns (the key, its record). The key itself is not kept anywhere."""
-        if not keys.valid_tenant(tenant):
-            raise ValueError(
-                "a tenant is 1-64 letters, digits or . _ : @ - and starts with a letter or digit"
-            )
-        if not name or len(name) > 200 or "\x00" in name:
-            raise ValueError("a key's name is 1-200 characters")
-        key_id, key = keys.new_key()
-        record = KeyRecord(key_id, tenant, name, keys.digest(key), admin, time.time(), None)
+        key, record = keys.new_record(tenant, name, admin=admin)
 
         def write(conn: Connection) -> None:
             conn.execute(

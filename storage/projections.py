@@ -7,7 +7,7 @@ number of events in it; only conversation appends cost statements per finished r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -15,7 +15,6 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from domain.ports import AppendBatch, Final
 from storage.chain import keyed_genesis, keyed_link
-from storage.statements import read_heads
 from storage.tables import (
     conversation_items,
     conversations,
@@ -30,13 +29,21 @@ Heads = dict[str, tuple[int, bytes]]  # response id -> (seq, hash) of its last s
 _APPENDED_STATUSES = ("completed", "incomplete")
 
 
-def _text(value: str) -> str:
+def audit_text(value: str) -> str:
     # PostgreSQL text cannot hold NUL; an audit row must never fail the flush it rides in.
     return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
+ReadHeads = Callable[[Connection, Sequence[tuple[str, int]]], dict[str, tuple[int, bytes]]]
+
+
 def chain(
-    conn: Connection, batches: Sequence[AppendBatch], heads: Heads, now: float, key: bytes
+    conn: Connection,
+    read_heads: ReadHeads,
+    batches: Sequence[AppendBatch],
+    heads: Heads,
+    now: float,
+    key: bytes,
 ) -> tuple[list[tuple[Any, ...]], Heads]:
     """The event rows with their hashes, and the new chain heads.
 
@@ -78,9 +85,9 @@ def write_tool_calls(conn: Connection, batches: Sequence[AppendBatch], moved: se
             "conversation_id": c.conversation_id,
             "model": c.model,
             "type": c.type,
-            "name": _text(c.name),
-            "call_id": _text(c.call_id),
-            "arguments": _text(c.arguments),
+            "name": audit_text(c.name),
+            "call_id": audit_text(c.call_id),
+            "arguments": audit_text(c.arguments),
             "status": c.status,
             "stored": c.stored,
             "created_at": c.created_at,
@@ -94,8 +101,8 @@ def write_tool_calls(conn: Connection, batches: Sequence[AppendBatch], moved: se
     outputs = [
         {
             "b_owner": o.owner,
-            "b_call_id": _text(o.call_id),
-            "b_output": _text(o.output),
+            "b_call_id": audit_text(o.call_id),
+            "b_output": audit_text(o.output),
             "b_at": o.at,
             "b_response_id": o.response_id,
         }

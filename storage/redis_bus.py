@@ -21,13 +21,13 @@ from redis.exceptions import RedisError
 from domain.ports import Batch, StoredEvent
 from storage.memory_bus import MemorySubscription
 from storage.redis_client import redis_client
+from storage.redis_pubsub import PubSubChannels
 
 log = logging.getLogger("responsed.bus")
 
 EVENTS_PREFIX = "responsed:events:"
 CANCEL_CHANNEL = "responsed:cancel"
 _HEAD = struct.Struct("!iHI")  # seq, len(type), len(data)
-_CONFIRM_TIMEOUT_S = 2.0
 
 
 def encode_batch(batch: Batch) -> bytes:
@@ -58,14 +58,11 @@ class RedisSubscription(MemorySubscription):
 class RedisBus:
     def __init__(self, url: str, *, queue_size: int = 1024) -> None:
         self._redis = redis_client(url)
-        self._pubsub = self._redis.pubsub()
         self._queue_size = queue_size
         self._readers: dict[str, set[RedisSubscription]] = {}
-        self._confirmed: dict[str, asyncio.Future[None]] = {}
         self._cancel_handlers: list = []  # type: ignore[type-arg]
-        self._task: asyncio.Task[None] | None = None
-        self._wanted = asyncio.Event()
-        self._healthy = True
+        self._channels = PubSubChannels(self._redis.connection_pool, self._mark_all_lagged,
+                                        self._dispatch)
         self._publishing = True
         # A test hook: drop this share of publishes, as a lossy network would.
         self._drop = float(os.environ.get("RESPONSED_TEST_DROP_PUBLISH", "0") or 0)
@@ -117,36 +114,15 @@ class RedisBus:
     def on_cancel(self, handler) -> None:  # type: ignore[no-untyped-def]
         """Call `handler(response_id)` for every cancel signal (workers use this)."""
         self._cancel_handlers.append(handler)
-        self._start()
-        asyncio.get_running_loop().create_task(self._subscribe_channel(CANCEL_CHANNEL))
+        asyncio.get_running_loop().create_task(self._channels.subscribe(CANCEL_CHANNEL))
 
     # -- subscribing ----------------------------------------------------------------------------
     async def subscribe(self, response_id: str, *, bounded: bool = True) -> RedisSubscription:
-        self._start()
         subscription = RedisSubscription(self, response_id, self._queue_size if bounded else 0)  # type: ignore[arg-type]
-        readers = self._readers.setdefault(response_id, set())
-        readers.add(subscription)
-        channel = EVENTS_PREFIX + response_id
-        if not await self._subscribe_channel(channel):
+        self._readers.setdefault(response_id, set()).add(subscription)
+        if not await self._channels.subscribe(EVENTS_PREFIX + response_id):
             subscription.lagged = True  # unconfirmed: the store is the source until it is
         return subscription
-
-    async def _subscribe_channel(self, channel: str) -> bool:
-        future = self._confirmed.get(channel)
-        if future is None:
-            future = self._confirmed[channel] = asyncio.get_running_loop().create_future()
-            try:
-                await self._pubsub.subscribe(channel)
-            except (RedisError, OSError) as error:
-                log.warning("subscribe failed: %s", error)
-                self._confirmed.pop(channel, None)
-                return False
-            self._wanted.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(future), _CONFIRM_TIMEOUT_S)
-        except TimeoutError:
-            return False
-        return True
 
     def _remove(self, subscription: RedisSubscription) -> None:
         readers = self._readers.get(subscription.response_id)
@@ -155,71 +131,19 @@ class RedisBus:
         readers.discard(subscription)
         if not readers:
             del self._readers[subscription.response_id]
-            channel = EVENTS_PREFIX + subscription.response_id
-            self._confirmed.pop(channel, None)
-            with contextlib.suppress(RuntimeError):
-                asyncio.get_running_loop().create_task(self._unsubscribe(channel))
+            self._channels.unsubscribe(EVENTS_PREFIX + subscription.response_id)
 
-    async def _unsubscribe(self, channel: str) -> None:
-        if channel.removeprefix(EVENTS_PREFIX) in self._readers:
-            return  # someone subscribed again meanwhile
-        # If the connection is gone, a reconnect will not resubscribe it either.
-        with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.unsubscribe(channel)
-
-    # -- the reader task ------------------------------------------------------------------------
-    def _start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._read(), name="redis-bus")
-
-    async def _read(self) -> None:
-        delay = 0.1
-        while True:
-            if not self._pubsub.subscribed:
-                self._wanted.clear()
-                await self._wanted.wait()
-            try:
-                message = await self._pubsub.get_message(timeout=1.0)
-            except (RedisError, OSError) as error:
-                if self._healthy:
-                    log.warning("lost the Redis subscription connection: %s", error)
-                self._healthy = False
-                self._mark_all_lagged()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            if not self._healthy:
-                # Back: redis-py resubscribed on reconnect; what was published meanwhile is
-                # in the store, so every reader catches up from there once.
-                log.info("Redis subscription connection is back")
-                self._healthy = True
-                self._mark_all_lagged()
-            delay = 0.1
-            if message is not None:
-                self._dispatch(message)
-
-    def _dispatch(self, message: dict) -> None:  # type: ignore[type-arg]
-        kind = message["type"]
-        channel = (
-            message["channel"].decode()
-            if isinstance(message["channel"], bytes)
-            else (message["channel"])
-        )
-        if kind == "message":
-            if channel == CANCEL_CHANNEL:
-                for handler in self._cancel_handlers:
-                    handler(message["data"].decode())
-                return
-            response_id = channel.removeprefix(EVENTS_PREFIX)
-            readers = self._readers.get(response_id)
-            if readers:
-                batch = decode_batch(response_id, message["data"])
-                for reader in readers:
-                    reader._offer(batch)
-        elif kind == "subscribe":
-            future = self._confirmed.get(channel)
-            if future is not None and not future.done():
-                future.set_result(None)
+    def _dispatch(self, channel: str, data: bytes) -> None:
+        if channel == CANCEL_CHANNEL:
+            for handler in self._cancel_handlers:
+                handler(data.decode())
+            return
+        response_id = channel.removeprefix(EVENTS_PREFIX)
+        readers = self._readers.get(response_id)
+        if readers:
+            batch = decode_batch(response_id, data)
+            for reader in readers:
+                reader._offer(batch)
 
     def _mark_all_lagged(self) -> None:
         for readers in self._readers.values():
@@ -239,12 +163,6 @@ class RedisBus:
             return False
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.aclose()
+        await self._channels.close()
         with contextlib.suppress(RedisError, OSError):
             await self._redis.aclose()

@@ -10,26 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import NamedTuple
 
 from redis.exceptions import ResponseError
 
+from domain.jobs import Entry
 from storage.redis_client import redis_client
 
 log = logging.getLogger("responsed.jobs")
 
 STREAM = "responsed:jobs"
 GROUP = "workers"
-_MAX_LEN = 100_000  # approximate trim: acknowledged history is not needed
-
-
-class Entry(NamedTuple):
-    entry_id: str
-    response_id: str
-    payload: bytes | None  # the job itself, when the API could carry it
+_MAX_LEN = 100_000  # a backstop: acknowledged entries are deleted as they are acknowledged
 
 
 class RedisJobQueue:
+    """domain.jobs.JobQueue on a Redis stream."""
+
     def __init__(self, url: str) -> None:
         self._redis = redis_client(url)
         self._group_ready = False
@@ -48,7 +44,7 @@ class RedisJobQueue:
         self._group_ready = True
 
     async def enqueue(self, response_id: str, payload: bytes | None = None) -> None:
-        """Queue a response; `payload` optionally carries the job itself (see job_codec)."""
+        """Queue a response; `payload` optionally carries the job itself (see service.jobs)."""
         await self._ensure_group()
         fields: dict[str, bytes | str] = {"id": response_id}
         if payload is not None:
@@ -103,7 +99,12 @@ class RedisJobQueue:
         ]
 
     async def ack(self, *entry_ids: str) -> None:
-        await self._redis.xack(STREAM, GROUP, *entry_ids)
+        """Acknowledge finished entries and delete them: an acknowledged entry is never read
+        again, and deleting it keeps the stream's memory to the responses still running."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(STREAM, GROUP, *entry_ids)
+            pipe.xdel(STREAM, *entry_ids)
+            await pipe.execute()
 
     async def reclaim(self, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
         """Entries delivered to consumers silent for `min_idle_ms`, now ours."""

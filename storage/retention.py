@@ -1,6 +1,7 @@
-"""Retention in SQL: delete expired rows in bounded batches, one transaction per batch.
+"""Retention in SQL (domain.ports.RetentionStore): delete expired rows in bounded batches, one
+transaction per batch.
 
-Every function here runs inside SqlEventStore.write, so with SQLite the purge shares the
+Every statement here runs inside SqlEventStore.write, so with SQLite the purge shares the
 one writer with the event writer and a batch holds the write lock only briefly; on PostgreSQL
 `FOR UPDATE SKIP LOCKED` lets several processes purge at once without waiting on each other.
 """
@@ -9,23 +10,18 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Column, Connection, Table, delete, func, select
+from sqlalchemy import Column, Connection, Table, delete, select
 
+from domain.response import RUNNING
 from storage import ledger
+from storage.sql_store import SqlEventStore
 from storage.tables import (
+    RESPONSE_CHILDREN,
     conversation_items,
     conversations,
-    response_events,
-    response_input_items,
-    response_output_items,
     responses,
+    tool_calls,
 )
-
-RUNNING = ("queued", "in_progress")
-
-# Tables whose rows belong to one response (by `response_id`) and go with it. A table that
-# stores more per response joins this list.
-RESPONSE_CHILDREN: list[Table] = [response_events, response_input_items, response_output_items]
 
 
 def purge_responses(conn: Connection, cutoff: float, limit: int, key: bytes) -> int:
@@ -95,11 +91,15 @@ def purge_by_age(conn: Connection, table: Table, column: str, cutoff: float, lim
     return int(conn.execute(delete(table).where(key.in_(ids))).rowcount)
 
 
-def count_running(conn: Connection, owner: str) -> int:
-    return int(
-        conn.execute(
-            select(func.count())
-            .select_from(responses)
-            .where(responses.c.owner == owner, responses.c.status.in_(RUNNING))
-        ).scalar_one()
-    )
+class SqlRetentionStore:
+    def __init__(self, store: SqlEventStore) -> None:
+        self._store = store
+
+    async def purge_responses(self, cutoff: float, limit: int) -> int:
+        return await self._store.write(purge_responses, cutoff, limit, self._store.audit_key)
+
+    async def purge_conversations(self, cutoff: float, limit: int) -> int:
+        return await self._store.write(purge_conversations, cutoff, limit)
+
+    async def purge_audit(self, cutoff: float, limit: int) -> int:
+        return await self._store.write(purge_by_age, tool_calls, "created_at", cutoff, limit)

@@ -1,23 +1,26 @@
-"""The event store on SQLAlchemy Core: one implementation for SQLite and PostgreSQL."""
+"""The event store on SQLAlchemy Core: what SQLite and PostgreSQL share. Each backend is a
+small subclass (storage.sqlite, storage.postgres) with its own Statements for the write path;
+both run one contract suite (tests/contract/test_event_store.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ports import AppendBatch, Claim, Final, ResponseRecord, StoredEvent
-from storage import ledger, statements
-from storage.database import SqliteCheckpointer
+from domain.response import RUNNING
+from storage import ledger
 from storage.item_pages import page_items
 from storage.projections import Heads, chain, write_finals, write_tool_calls
+from storage.statements import Statements
 from storage.tables import (
+    RESPONSE_CHILDREN,
     conversation_items,
     conversations,
     response_events,
@@ -28,11 +31,6 @@ from storage.tables import (
 
 T = TypeVar("T")
 _MAX_HEADS = 100_000
-_THREADED_WRITE_BYTES = 1024 * 1024
-
-
-def _payload_bytes(batches: Sequence[AppendBatch]) -> int:
-    return sum(len(b.create.request) for b in batches if b.create is not None)
 
 _RECORD_COLUMNS = (
     responses.c.id,
@@ -44,7 +42,7 @@ _RECORD_COLUMNS = (
     responses.c.snapshot,
     responses.c.request,
 )
-def _input_item_rows(batches: Sequence[AppendBatch]) -> list[tuple[str, int, str, bytes]]:
+def input_item_rows(batches: Sequence[AppendBatch]) -> list[tuple[str, int, str, bytes]]:
     return [
         (c.id, position, item["id"], orjson.dumps(item))
         for b in batches
@@ -81,14 +79,19 @@ def _create_rows(conn: Connection, batches: Sequence[AppendBatch], now: float) -
     )
     items = [
         {"response_id": rid, "position": position, "item_id": item_id, "data": data}
-        for rid, position, item_id, data in _input_item_rows(batches)
+        for rid, position, item_id, data in input_item_rows(batches)
     ]
     if items:
         conn.execute(insert(response_input_items), items)
 
 
-def _append(
-    conn: Connection, batches: Sequence[AppendBatch], now: float, heads: Heads, key: bytes
+def append_batches(
+    conn: Connection,
+    statements: Statements,
+    batches: Sequence[AppendBatch],
+    now: float,
+    heads: Heads,
+    key: bytes,
 ) -> tuple[set[str], Heads]:
     """Returns the fenced-out response ids and the chain heads of the ones that moved."""
     audit = [b for b in batches if b.audit_only]
@@ -100,7 +103,12 @@ def _append(
         moved = {b.response_id for b in batches if b.create is not None}
         moved |= statements.fence(conn, [b for b in batches if b.create is None], now)
         rows, new_heads = chain(
-            conn, [b for b in batches if b.response_id in moved], heads, now, key
+            conn,
+            statements.read_heads,
+            [b for b in batches if b.response_id in moved],
+            heads,
+            now,
+            key,
         )
         statements.insert_events(conn, rows)
     finals = [
@@ -130,44 +138,14 @@ def _ended(conn: Connection, finals: list[tuple[str, Final]], heads: Heads) -> l
     ]
 
 
-def _append_events(
-    conn: Connection, batches: Sequence[AppendBatch], now: float, heads: Heads, key: bytes
-) -> tuple[set[str], Heads]:
-    """`_append` for batches of events alone (PostgreSQL, autocommit): fence and insert in one
-    statement. A head read first, if any, needs no transaction: stored events never change."""
-    rows, new_heads = chain(conn, batches, heads, now, key)
-    moved = statements.fence_and_insert(conn, batches, rows, now)
-    return {b.response_id for b in batches} - moved, {
-        rid: head for rid, head in new_heads.items() if rid in moved
-    }
-
-
-def _append_creates(
-    conn: Connection, batches: Sequence[AppendBatch], now: float, key: bytes
-) -> tuple[set[str], Heads]:
-    """`_append` for new responses with their first events alone (PostgreSQL, autocommit): one
-    statement, the round trip an API process's create waits for."""
-    rows, heads = chain(conn, batches, {}, now, key)
-    statements.create_with_events(conn, batches, _input_item_rows(batches), rows, now)
-    return set(), heads
-
-
 def _delete(conn: Connection, response_id: str, key: bytes) -> bool:
-    conn.execute(delete(response_events).where(response_events.c.response_id == response_id))
-    conn.execute(
-        delete(response_input_items).where(response_input_items.c.response_id == response_id)
-    )
-    conn.execute(
-        delete(response_output_items).where(response_output_items.c.response_id == response_id)
-    )
+    for table in RESPONSE_CHILDREN:
+        conn.execute(delete(table).where(table.c.response_id == response_id))
     # The tool-call audit keeps its rows: it records what happened, whatever is deleted later.
     if conn.execute(delete(responses).where(responses.c.id == response_id)).rowcount == 0:
         return False
     ledger.record(conn, key, [ledger.Entry(response_id, ledger.DELETED)], time.time())
     return True
-
-
-_RUNNING = ("queued", "in_progress")
 
 
 def _heartbeat(
@@ -176,7 +154,7 @@ def _heartbeat(
     rows = conn.execute(
         update(responses)
         .where(
-            responses.c.worker == worker, responses.c.id.in_(ids), responses.c.status.in_(_RUNNING)
+            responses.c.worker == worker, responses.c.id.in_(ids), responses.c.status.in_(RUNNING)
         )
         .values(lease_until=lease_until)
         .returning(responses.c.id, responses.c.cancel_requested)
@@ -187,7 +165,7 @@ def _heartbeat(
 def _request_cancel(conn: Connection, response_id: str) -> bool:
     result = conn.execute(
         update(responses)
-        .where(responses.c.id == response_id, responses.c.status.in_(_RUNNING))
+        .where(responses.c.id == response_id, responses.c.status.in_(RUNNING))
         .values(cancel_requested=True)
     )
     return result.rowcount > 0
@@ -197,7 +175,7 @@ def _stalled(conn: Connection, now: float, enqueue_grace: float, limit: int) -> 
     """Running responses nobody holds: never claimed within the grace, or with a dead lease.
     Their `updated_at` moves on so the next sweep waits another grace period."""
     condition = and_(
-        responses.c.status.in_(_RUNNING),
+        responses.c.status.in_(RUNNING),
         or_(
             and_(responses.c.lease_until.is_(None), responses.c.updated_at < now - enqueue_grace),
             responses.c.lease_until < now - enqueue_grace,
@@ -209,19 +187,35 @@ def _stalled(conn: Connection, now: float, enqueue_grace: float, limit: int) -> 
     return ids
 
 
+def _expired_leases(conn: Connection, now: float, limit: int) -> tuple[list[str], float | None]:
+    """Running responses whose lease has run out, and when the next live lease runs out."""
+    held = and_(responses.c.status.in_(RUNNING), responses.c.lease_until.is_not(None))
+    expired = [
+        row[0]
+        for row in conn.execute(
+            select(responses.c.id).where(held, responses.c.lease_until < now).limit(limit)
+        )
+    ]
+    next_expiry = conn.execute(
+        select(func.min(responses.c.lease_until)).where(held, responses.c.lease_until >= now)
+    ).scalar()
+    return expired, next_expiry
+
+
 def _release(conn: Connection, worker: str) -> int:
     result = conn.execute(
         update(responses)
-        .where(responses.c.worker == worker, responses.c.status.in_(_RUNNING))
+        .where(responses.c.worker == worker, responses.c.status.in_(RUNNING))
         .values(lease_until=0.0, worker=None)
     )
     return int(result.rowcount)
 
 
 class SqlEventStore:
-    """Writes go through one writer engine, with the same statements for both databases:
-    synchronous for SQLite (see storage.database.sqlite_writer), asyncpg for PostgreSQL.
-    Reads use an async pool."""
+    """Writes go through one writer engine, reads through an async pool. Subclasses give the
+    backend's `statements` and, where the backend needs it, their own way to write."""
+
+    statements: ClassVar[Statements]
 
     def __init__(
         self, writer: AsyncEngine | Engine, reader: AsyncEngine, audit_key: bytes = b""
@@ -229,17 +223,7 @@ class SqlEventStore:
         self._writer = writer
         self.audit_key = audit_key  # keys the event chains and the audit ledger
         self._reader = reader
-        self._checkpointer = (
-            SqliteCheckpointer(str(writer.url)) if isinstance(writer, Engine) else None
-        )
         self._heads: Heads = {}  # chain heads of responses still being written
-        self._sqlite_lock = asyncio.Lock()
-        # Appends of events alone are one statement: no BEGIN and COMMIT round trips around it.
-        self._autocommit = (
-            writer.execution_options(isolation_level="AUTOCOMMIT")
-            if isinstance(writer, AsyncEngine)
-            else None
-        )
 
     @property
     def reader(self) -> AsyncEngine:
@@ -251,50 +235,23 @@ class SqlEventStore:
         deadlock against it)."""
         return await self._write(fn, *args)
 
-    async def _write(self, fn: Callable[..., T], *args: Any, threaded: bool = False) -> T:
-        if isinstance(self._writer, AsyncEngine):
-            async with self._writer.begin() as conn:
-                return await conn.run_sync(fn, *args)
-        # Uncontended, the lock costs no turn of the loop; it only matters while a threaded
-        # write holds the one connection.
-        async with self._sqlite_lock:
-            if self._checkpointer is not None:
-                self._checkpointer.start()
-            if threaded:
-                return await asyncio.to_thread(self._write_sync, fn, *args)
-            return self._write_sync(fn, *args)
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        assert isinstance(self._writer, AsyncEngine)
+        async with self._writer.begin() as conn:
+            return await conn.run_sync(fn, *args)
 
-    def _write_sync(self, fn: Callable[..., T], *args: Any) -> T:
-        assert isinstance(self._writer, Engine)
-        with self._writer.begin() as conn:
-            result = fn(conn, *args)
-        if self._checkpointer is not None and self._checkpointer.restart_wanted:
-            raw = self._writer.raw_connection()
-            try:
-                self._checkpointer.restart(raw.driver_connection)  # type: ignore[arg-type]
-            finally:
-                raw.close()
-        return result
+    async def _append(
+        self, batches: Sequence[AppendBatch], now: float
+    ) -> tuple[set[str], Heads]:
+        """Returns the fenced-out ids and the new chain heads."""
+        return await self._write(
+            append_batches, self.statements, batches, now, self._heads, self.audit_key
+        )
 
     async def append(self, batches: Sequence[AppendBatch]) -> set[str]:
         if not batches:
             return set()
-        now = time.time()
-        if self._autocommit is not None and statements.events_only(batches):
-            async with self._autocommit.connect() as conn:
-                fenced, heads = await conn.run_sync(
-                    _append_events, batches, now, self._heads, self.audit_key
-                )
-        elif self._autocommit is not None and statements.creates_only(batches):
-            async with self._autocommit.connect() as conn:
-                fenced, heads = await conn.run_sync(_append_creates, batches, now, self.audit_key)
-        else:
-            # A flush carrying megabytes (a huge request) would hold SQLite's writer on the event
-            # loop's thread for hundreds of milliseconds: it runs in a thread instead.
-            fenced, heads = await self._write(
-                _append, batches, now, self._heads, self.audit_key,
-                threaded=_payload_bytes(batches) > _THREADED_WRITE_BYTES,
-            )
+        fenced, heads = await self._append(batches, time.time())
         self._heads.update(heads)
         for b in batches:
             if b.final is not None or b.response_id in fenced:
@@ -319,7 +276,7 @@ class SqlEventStore:
         if not ids:
             return {}
         now = time.time()
-        return await self._write(statements.claim, ids, worker, now + lease_s, now)
+        return await self._write(self.statements.claim, ids, worker, now + lease_s, now)
 
     async def heartbeat(self, worker: str, ids: list[str], lease_s: float) -> dict[str, bool]:
         """Extend this worker's leases; returns {id: cancel requested} for those still held."""
@@ -336,6 +293,20 @@ class SqlEventStore:
 
     async def stalled(self, enqueue_grace: float, limit: int = 100) -> list[str]:
         return await self._write(_stalled, time.time(), enqueue_grace, limit)
+
+    async def expired_leases(self, limit: int = 100) -> tuple[list[str], float | None]:
+        """(ids of running responses with a run-out lease, the next lease's end or None)."""
+        async with self._reader.connect() as conn:
+            return await conn.run_sync(_expired_leases, time.time(), limit)
+
+    async def count_running(self, owner: str) -> int:
+        query = (
+            select(func.count())
+            .select_from(responses)
+            .where(responses.c.owner == owner, responses.c.status.in_(RUNNING))
+        )
+        async with self._reader.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
 
     async def ping(self) -> bool:
         try:
@@ -403,17 +374,13 @@ class SqlEventStore:
     async def unfinished(self) -> list[ResponseRecord]:
         async with self._reader.connect() as conn:
             result = await conn.execute(
-                select(*_RECORD_COLUMNS).where(responses.c.status.in_(("queued", "in_progress")))
+                select(*_RECORD_COLUMNS).where(responses.c.status.in_(RUNNING))
             )
             return [_record(row) for row in result]
 
     async def close(self) -> None:
-        if self._checkpointer is not None:
-            await self._checkpointer.stop()
-        if isinstance(self._writer, AsyncEngine):
-            await self._writer.dispose()
-        else:
-            self._writer.dispose()
+        assert isinstance(self._writer, AsyncEngine)
+        await self._writer.dispose()
         await self._reader.dispose()
 
 

@@ -85,6 +85,13 @@ response_output_items = Table(
 )
 Index("ix_response_output_items_item_id", response_output_items.c.item_id)
 
+# Tables whose rows belong to one response (by `response_id`) and go with it, on delete and on
+# purge. A table that stores more per response joins this list. (The tool-call audit is not
+# one: it records what happened, whatever is deleted later.)
+RESPONSE_CHILDREN: tuple[Table, ...] = (
+    response_events, response_input_items, response_output_items
+)
+
 conversations = Table(
     "conversations",
     metadata,
@@ -166,3 +173,17 @@ audit_ledger = Table(
     Column("mac", LargeBinary, nullable=False),
 )
 Index("ix_audit_ledger_response", audit_ledger.c.response_id)
+
+# Idempotency keys of creates: a repeat with the same key (same tenant, same body) answers the
+# response the first request made. Rows expire (service.idempotency).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("owner", String, primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("digest", String(64), nullable=False),  # sha256 of the canonical request body
+    Column("response_id", String(80), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+Index("ix_idempotency_keys_expires", idempotency_keys.c.expires_at)

@@ -8,13 +8,16 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from storage.database import create_engines, sqlite_url
+from service.runtime import Stores, memory_stores, open_stores, sql_event_store
+from storage.database import sqlite_url
 from storage.migrate import upgrade
 from storage.sql_store import SqlEventStore
 from tests.support.postgres import PostgresServer, find_pg_bin
 from tests.support.redis_server import RedisServer, find_redis_server
 
 BACKENDS = ["sqlite", "postgres"]
+# Every implementation of the store ports: the in-memory one and the two databases.
+ALL_BACKENDS = ["memory", *BACKENDS]
 
 
 def _missing(what: str) -> None:
@@ -59,7 +62,20 @@ async def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[SqlEventStore]:
-    writer, reader = create_engines(database_url)
-    event_store = SqlEventStore(writer, reader)
+    event_store = sql_event_store(database_url)
     yield event_store
     await event_store.close()
+
+
+async def open_backend(backend: str, request: pytest.FixtureRequest, tmp_dir) -> Stores:  # type: ignore[no-untyped-def]
+    if backend == "memory":
+        return memory_stores()
+    return await open_stores(await make_database_url(backend, request, tmp_dir))
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+async def stores(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Stores]:  # type: ignore[no-untyped-def]
+    """Every store port, on each of its implementations in turn."""
+    opened = await open_backend(request.param, request, tmp_path)
+    yield opened
+    await opened.close()

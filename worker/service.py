@@ -12,24 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
+from domain.jobs import Entry, Job, JobQueue
 from domain.ports import Bus, Claim, EventStore
+from domain.response import RUNNING
 from service import metrics
-from service.job_codec import decode_job
-from service.jobs import load_job
+from service.jobs import decode_job, load_job
+from service.runner import Runner
 from service.sealing import Sealer
 from service.writer import EventWriter
-from storage.redis_jobs import Entry, RedisJobQueue
-from worker.job import Job
-from worker.runner import Runner
 
 log = logging.getLogger("responsed.worker")
 
-_RUNNING = ("queued", "in_progress")
-
-
 class WorkerService:
-    def __init__(self, store: EventStore, writer: EventWriter, bus: Bus, jobs: RedisJobQueue,
+    def __init__(self, store: EventStore, writer: EventWriter, bus: Bus, jobs: JobQueue,
                  runner: Runner, *, name: str, concurrency: int, lease_s: float,
                  janitor_interval_s: float, enqueue_grace_s: float,
                  sealer: Sealer | None = None) -> None:
@@ -112,7 +109,7 @@ class WorkerService:
         entry_id, response_id = entry.entry_id, entry.response_id
         if claim is None:
             record = await self._store.get(response_id)
-            if record is None or record.status not in _RUNNING:
+            if entry_id and (record is None or record.status not in RUNNING):
                 self._ack(entry_id)  # finished or gone: nothing to do
             return  # otherwise a live worker holds it and will acknowledge it
         job = None
@@ -121,7 +118,8 @@ class WorkerService:
         if job is None:
             job = await load_job(self._store, response_id, claim.epoch, self._sealer)
         if job is None:
-            self._ack(entry_id)
+            if entry_id:
+                self._ack(entry_id)
             return
         if claim.cancel_requested:
             await self._runner.end_cancelled(job)
@@ -134,7 +132,8 @@ class WorkerService:
             finally:
                 self._running.pop(response_id, None)
         await self._writer.flushed()  # acknowledge only what is committed
-        self._ack(entry_id)
+        if entry_id:  # taken over from the database, it has no queue entry of its own
+            self._ack(entry_id)
 
     def _ack(self, entry_id: str) -> None:
         """Acknowledge soon: the acknowledgements of one moment go in one XACK (a wave of
@@ -182,8 +181,9 @@ class WorkerService:
     async def _janitor(self) -> None:
         min_idle_ms = int(self._lease_s * 1000)
         while True:
-            await asyncio.sleep(self._janitor_interval_s)
+            wait = self._janitor_interval_s
             try:
+                wait = min(wait, await self._take_over_expired())
                 reclaimed = await self._jobs.reclaim(self.name, min_idle_ms, 32)
                 self.reclaimed += len(reclaimed)
                 metrics.JOBS_RECLAIMED.inc(len(reclaimed))
@@ -194,6 +194,28 @@ class WorkerService:
                         await self._jobs.enqueue(response_id)
             except Exception as error:
                 log.warning("janitor pass failed: %s", error)
+            await asyncio.sleep(wait)
+
+    async def _take_over_expired(self) -> float:
+        """Claim the responses whose worker's lease ran out, straight from the database, and
+        run them here: the queue entry of a dead worker is not reclaimable until it has been
+        idle for a lease, which may be long after the lease itself ran out. Returns how long
+        until the next lease runs out (so the next pass can be then, not a whole interval on).
+        """
+        free = self._concurrency - len(self._handling)
+        expired, next_expiry = await self._store.expired_leases(max(free, 0) or 1)
+        expired = [i for i in expired if i not in self._running]
+        if expired and free > 0:
+            claims = await self._store.claim_many(expired, self.name, self._lease_s)
+            for response_id, claim in claims.items():
+                if response_id not in self._running:
+                    log.info("taking over %s: its lease ran out", response_id)
+                    self.reclaimed += 1
+                    metrics.JOBS_RECLAIMED.inc()
+                    self._spawn(Entry("", response_id, None), claim)
+        if next_expiry is None:
+            return self._janitor_interval_s
+        return max(0.01, next_expiry - time.time() + 0.01)
 
     async def close(self) -> None:
         for task in self._tasks:

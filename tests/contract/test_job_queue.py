@@ -1,14 +1,62 @@
-"""The job queue against a real Redis server: entries, batching of enqueues, acknowledgements."""
+"""The job queue's contract (domain.jobs.JobQueue) in memory and on a real Redis server:
+entries, acknowledgements, reclaiming a silent consumer's entries; then Redis's own batching of
+enqueues."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 
+from domain.jobs import JobQueue
 from storage import redis_jobs
+from storage.memory_jobs import MemoryJobQueue
 from storage.redis_jobs import GROUP, RedisJobQueue
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def jobs(request: pytest.FixtureRequest, monkeypatch) -> AsyncIterator[JobQueue]:  # type: ignore[no-untyped-def]
+    if request.param == "memory":
+        yield MemoryJobQueue()
+        return
+    server = request.getfixturevalue("redis_server")
+    monkeypatch.setattr(redis_jobs, "STREAM", f"test:jobs:{uuid.uuid4().hex}")
+    queue = RedisJobQueue(server.url)
+    yield queue
+    await queue.close()
+
+
+async def test_entries_arrive_in_order_once_and_carry_their_job(jobs: JobQueue):
+    assert await jobs.take("w1", 10, block_ms=10) == []  # nothing yet: waits, then empty
+    await jobs.enqueue("resp_a", b"job-a")
+    await jobs.enqueue("resp_b")
+    entries = await jobs.take("w1", 10, block_ms=100)
+    assert [(e.response_id, e.payload) for e in entries] == [("resp_a", b"job-a"), ("resp_b", None)]
+    assert await jobs.take("w2", 10, block_ms=10) == []  # delivered once to the group
+    assert await jobs.ping() is True
+
+
+async def test_a_waiting_consumer_gets_an_entry_queued_meanwhile(jobs: JobQueue):
+    await jobs.take("w1", 1, block_ms=10)  # the group exists
+    waiting = asyncio.create_task(jobs.take("w1", 1, block_ms=5000))
+    await asyncio.sleep(0.05)
+    await jobs.enqueue("resp_a")
+    [entry] = await asyncio.wait_for(waiting, 10)
+    assert entry.response_id == "resp_a"
+
+
+async def test_unacknowledged_entries_of_a_silent_consumer_are_reclaimed(jobs: JobQueue):
+    await jobs.enqueue("resp_a")
+    await jobs.enqueue("resp_b")
+    first, second = await jobs.take("w1", 10, block_ms=100)
+    await jobs.ack(first.entry_id)
+    assert await jobs.reclaim("w2", min_idle_ms=60_000, count=10) == []  # not silent long
+    [reclaimed] = await jobs.reclaim("w2", min_idle_ms=0, count=10)
+    assert (reclaimed.entry_id, reclaimed.response_id) == (second.entry_id, "resp_b")
+    await jobs.ack(reclaimed.entry_id)
+    assert await jobs.reclaim("w3", min_idle_ms=0, count=10) == []
 
 
 @pytest.fixture

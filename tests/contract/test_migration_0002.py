@@ -6,11 +6,11 @@ import orjson
 import pytest
 from sqlalchemy import column, insert, select, table
 
+from service.runtime import sql_event_store
 from storage.audit_store import SqlAuditStore
 from storage.chain import genesis, link
-from storage.database import create_engines, sqlite_url
+from storage.database import sqlite_url
 from storage.migrate import upgrade
-from storage.sql_store import SqlEventStore
 from storage.tables import response_events
 from tests.conftest import BACKENDS
 
@@ -24,8 +24,7 @@ async def test_upgrade_chains_events_stored_before_it(backend, request, tmp_path
             f"m_{uuid.uuid4().hex[:12]}"
         )
     await upgrade(url, "0001")
-    writer, reader = create_engines(url)
-    old = SqlEventStore(writer, reader)
+    old = sql_event_store(url)
     row = {
         "owner": "o",
         "status": "completed",
@@ -65,8 +64,7 @@ async def test_upgrade_chains_events_stored_before_it(backend, request, tmp_path
     await old.write(seed)
     await old.close()
     await upgrade(url)
-    writer, reader = create_engines(url)
-    store = SqlEventStore(writer, reader)
+    store = sql_event_store(url)
     try:
         # Migration 0002 wrote the first, unkeyed chain; the keyed verify names such responses
         # as not chained under the audit key (docs/audit.md), one reason each.

@@ -1,5 +1,7 @@
-"""What an append writes besides events, on SQLite and a real PostgreSQL: the hash chain,
-the tool-call audit, output items, conversation history; and the schema itself."""
+"""What an append writes besides events: the hash chain, the tool-call audit, output items,
+conversation history; and the schema itself. The contracts of the audit and conversation
+ports run on every implementation (`stores`: memory, SQLite, PostgreSQL); what needs SQL
+(migrations, tampering with stored rows, a restart's chain head) on the two databases."""
 
 import time
 
@@ -9,10 +11,21 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import update
 
-from domain.ports import AppendBatch, Final, NewResponse, StoredEvent, ToolCallRecord, ToolOutput
-from storage.audit_store import SqlAuditStore, ToolCallFilter
-from storage.conversation_store import ConversationRecord, SqlConversationStore
-from storage.database import create_engines
+from domain.ports import (
+    AppendBatch,
+    ConversationRecord,
+    Final,
+    NewResponse,
+    StoredEvent,
+    ToolCallFilter,
+    ToolCallRecord,
+    ToolOutput,
+)
+from service.runtime import Stores, sql_event_store
+from storage.audit_store import SqlAuditStore
+from storage.conversation_store import SqlConversationStore
+from storage.memory_records import MemoryConversationStore
+from storage.memory_store import MemoryEventStore
 from storage.sql_store import SqlEventStore
 from storage.tables import metadata, response_events
 
@@ -71,8 +84,7 @@ async def test_events_are_hash_chained_across_flushes_and_restarts(
     await store.append([AppendBatch("resp_a", 0, -1, _events(0, 2), create=_new("resp_a"))])
     await store.append([AppendBatch("resp_a", 0, 2, _events(3, 5))])
     # A new process knows no chain head: it reads it back.
-    writer, reader = create_engines(database_url)
-    restarted = SqlEventStore(writer, reader)
+    restarted = sql_event_store(database_url)
     try:
         await restarted.append([AppendBatch("resp_a", 0, 5, _events(6, 7))])
     finally:
@@ -118,8 +130,9 @@ async def test_verify_names_a_response_whose_events_were_tampered_with(
     assert [response_id for response_id, _ in verdict.broken] == ["resp_b"]
 
 
-async def test_tool_calls_are_written_with_their_events_and_not_when_fenced(store: SqlEventStore):
-    audit = SqlAuditStore(store.reader)
+async def test_tool_calls_are_written_with_their_events_and_not_when_fenced(stores: Stores):
+    store = stores.events
+    audit = stores.audit
     await store.append([AppendBatch("resp_a", 0, -1, _events(0, 1), create=_new("resp_a"))])
     fenced = await store.append(
         [AppendBatch("resp_a", 0, 0, _events(1, 2), tool_calls=[_call("fc_x", "resp_a", "c1")])]
@@ -139,8 +152,9 @@ async def test_tool_calls_are_written_with_their_events_and_not_when_fenced(stor
     )
 
 
-async def test_an_output_links_to_its_call_once_and_only_for_its_owner(store: SqlEventStore):
-    audit = SqlAuditStore(store.reader)
+async def test_an_output_links_to_its_call_once_and_only_for_its_owner(stores: Stores):
+    store = stores.events
+    audit = stores.audit
     await store.append(
         [
             AppendBatch(
@@ -193,8 +207,9 @@ async def test_an_output_links_to_its_call_once_and_only_for_its_owner(store: Sq
     assert other["output"] is None
 
 
-async def test_audit_only_rows_for_responses_that_are_not_stored(store: SqlEventStore):
-    audit = SqlAuditStore(store.reader)
+async def test_audit_only_rows_for_responses_that_are_not_stored(stores: Stores):
+    store = stores.events
+    audit = stores.audit
     call = _call("fc_u", "resp_unstored", "cu")
     call.stored = False
     call.arguments = "nul\x00inside"  # PostgreSQL text cannot hold it; the flush must not fail
@@ -218,8 +233,9 @@ async def test_audit_only_rows_for_responses_that_are_not_stored(store: SqlEvent
     assert await store.get("resp_unstored") is None
 
 
-async def test_audit_filters_and_cursor_pages(store: SqlEventStore):
-    audit = SqlAuditStore(store.reader)
+async def test_audit_filters_and_cursor_pages(stores: Stores):
+    store = stores.events
+    audit = stores.audit
     calls = [
         _call(
             f"fc_{i:02d}",
@@ -274,7 +290,8 @@ async def test_audit_filters_and_cursor_pages(store: SqlEventStore):
     assert await audit.count(ToolCallFilter(owner="tenant-a", name="get_time")) == 4
 
 
-async def test_final_output_items_can_be_found_by_their_owner(store: SqlEventStore):
+async def test_final_output_items_can_be_found_by_their_owner(stores: Stores):
+    store = stores.events
     output = [{"id": "msg_out", "type": "message", "role": "assistant", "content": []}]
     await store.append(
         [
@@ -307,8 +324,8 @@ async def test_final_output_items_can_be_found_by_their_owner(store: SqlEventSto
     assert await store.find_item("tenant-a", "msg_nope") is None
 
 
-async def _conversation(store, conversation_id="conv_a", owner="tenant-a", items=()):
-    conversations = SqlConversationStore(store)
+async def _conversation(stores, conversation_id="conv_a", owner="tenant-a", items=()):
+    conversations = stores.conversations
     await conversations.create(
         ConversationRecord(conversation_id, owner, b"{}", 1, None),
         [(item["id"], orjson.dumps(item)) for item in items],
@@ -316,9 +333,10 @@ async def _conversation(store, conversation_id="conv_a", owner="tenant-a", items
     return conversations
 
 
-async def test_a_completed_response_appends_its_new_input_and_output(store: SqlEventStore):
+async def test_a_completed_response_appends_its_new_input_and_output(stores: Stores):
+    store = stores.events
     history = [{"id": "msg_h", "type": "message"}]
-    conversations = await _conversation(store, items=history)
+    conversations = await _conversation(stores, items=history)
     assert await conversations.lock("conv_a", "tenant-a", "resp_a") == "locked"
     assert await conversations.lock("conv_a", "tenant-a", "resp_b") == "busy"
     assert await conversations.lock("conv_a", "tenant-b", "resp_b") == "missing"
@@ -352,8 +370,9 @@ async def test_a_completed_response_appends_its_new_input_and_output(store: SqlE
     assert await conversations.lock("conv_a", "tenant-a", "resp_b") == "locked"  # released
 
 
-async def test_a_failed_response_releases_the_conversation_and_appends_nothing(store):
-    conversations = await _conversation(store)
+async def test_a_failed_response_releases_the_conversation_and_appends_nothing(stores: Stores):
+    store = stores.events
+    conversations = await _conversation(stores)
     assert await conversations.lock("conv_a", "tenant-a", "resp_a") == "locked"
     await store.append(
         [
@@ -383,9 +402,9 @@ async def test_a_failed_response_releases_the_conversation_and_appends_nothing(s
     assert (await conversations.get("conv_a", "tenant-a")).active_response_id is None
 
 
-async def test_conversation_items_page_both_ways_and_owners_are_kept_apart(store):
+async def test_conversation_items_page_both_ways_and_owners_are_kept_apart(stores: Stores):
     items = [{"id": f"msg_{i}", "type": "message"} for i in range(5)]
-    conversations = await _conversation(store, items=items)
+    conversations = await _conversation(stores, items=items)
     for descending in (False, True):
         seen, after = [], None
         while True:
@@ -407,9 +426,13 @@ async def test_conversation_items_page_both_ways_and_owners_are_kept_apart(store
     assert await conversations.all_items("conv_a") == []
 
 
-async def test_a_lock_whose_response_never_started_goes_stale(store: SqlEventStore):
-    await _conversation(store)
-    conversations = SqlConversationStore(store, stale_lock_s=0.0)
+async def test_a_lock_whose_response_never_started_goes_stale(stores: Stores):
+    store = stores.events
+    await _conversation(stores)
+    if isinstance(store, MemoryEventStore):
+        conversations = MemoryConversationStore(store.db, stale_lock_s=0.0)
+    else:
+        conversations = SqlConversationStore(store, stale_lock_s=0.0)
     assert await conversations.lock("conv_a", "tenant-a", "resp_ghost") == "locked"
     # resp_ghost never got a row (its process died before its first commit): not held forever.
     assert await conversations.lock("conv_a", "tenant-a", "resp_next") == "locked"

@@ -8,9 +8,9 @@ import sqlite3
 import orjson
 
 from domain.ports import AppendBatch, NewResponse, StoredEvent
-from storage.database import create_engines, sqlite_url
+from service.runtime import sql_event_store
+from storage.database import sqlite_url
 from storage.migrate import upgrade
-from storage.sql_store import SqlEventStore
 
 
 def _events(first: int, count: int) -> list[StoredEvent]:
@@ -28,7 +28,7 @@ def _wal_checkpoint(path: str) -> tuple[int, int, int]:
 async def test_a_big_wal_is_started_over_by_the_next_commit(tmp_path):
     url = sqlite_url(tmp_path)
     await upgrade(url)
-    store = SqlEventStore(*create_engines(url))
+    store = sql_event_store(url)
     checkpointer = store._checkpointer
     assert checkpointer is not None
     checkpointer._restart_bytes = 4 * 1024 * 1024  # a flush here writes ~0.6 MB of pages
@@ -68,7 +68,7 @@ async def test_a_flush_of_megabytes_leaves_the_event_loop_free(tmp_path):
     it is in progress, and a write queued meanwhile waits for it (one connection)."""
     url = sqlite_url(tmp_path)
     await upgrade(url)
-    store = SqlEventStore(*create_engines(url))
+    store = sql_event_store(url)
     ticks = 0
     writing = True
 

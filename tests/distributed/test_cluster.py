@@ -92,25 +92,44 @@ def test_the_api_never_generates(cluster: Cluster):
     assert "responsed_events_appended_total" in metrics
 
 
-def test_finished_jobs_are_acknowledged(cluster: Cluster):
+@pytest.mark.timeout(600)  # 120 responses; slow on a loaded machine, and nothing waits on time
+def test_the_job_stream_stays_bounded_over_many_responses(cluster: Cluster):
+    """Finished jobs are acknowledged and deleted: the stream holds only what still runs, and
+    its memory does not grow with the number of responses served."""
     import time
 
     import redis
 
     from storage.redis_jobs import GROUP, STREAM
 
-    with OpenAI(base_url=cluster.apis[0].base_url + "/v1", api_key="x", max_retries=0) as sdk:
-        for index in range(5):
-            sdk.responses.create(model="m", input=f"ack me {index}")
+    async def wave(index: int) -> None:
+        async with httpx.AsyncClient(base_url=cluster.apis[index % 2].base_url, timeout=60) as c:
+            replies = await asyncio.gather(*(
+                c.post("/v1/responses", json={"model": "m", "input": f"wave {index} n{n}"})
+                for n in range(20)
+            ))
+        assert all(r.status_code == 200 for r in replies), [r.text for r in replies][:3]
+
     queue = redis.Redis.from_url(cluster.env["REDIS_URL"])
+    lengths, memory = [], []
     try:
-        deadline = time.monotonic() + 5
-        while (pending := queue.xpending(STREAM, GROUP)["pending"]) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert pending == 0
-        assert queue.xlen(STREAM) >= 5
+        for index in range(6):
+            asyncio.run(wave(index))
+            deadline = time.monotonic() + 30
+            while (queue.xlen(STREAM) or queue.xpending(STREAM, GROUP)["pending"]) and (
+                time.monotonic() < deadline
+            ):
+                time.sleep(0.05)
+            lengths.append(queue.xlen(STREAM))
+            memory.append(queue.memory_usage(STREAM) or 0)
+            if lengths[-1]:
+                break  # this wave's entries stayed
     finally:
         queue.close()
+    # 120 responses served; every wave's entries are gone once it has finished.
+    assert lengths == [0] * 6, lengths
+    assert max(memory) < 16 * 1024, memory
+    assert memory[-1] <= memory[0] + 4096, memory
 
 
 async def _reader(api_url: str, response_id: str, cursor: int) -> list:  # type: ignore[type-arg]
@@ -364,3 +383,14 @@ def test_conversations_and_tool_calls_across_processes(cluster: Cluster):
                       params={"response_id": first.id}).json()
     assert [row["call_id"] for row in audit["data"]] == [call.call_id]
     assert audit["data"][0]["output"] == "sunny"
+
+
+def test_an_idempotency_key_holds_across_api_processes(cluster: Cluster):
+    import uuid
+
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    answers = []
+    for api in cluster.apis:
+        with OpenAI(base_url=api.base_url + "/v1", api_key="x", max_retries=0) as sdk:
+            answers.append(sdk.responses.create(model="m", input="one of", extra_headers=key))
+    assert answers[0].id == answers[1].id and answers[1].output_text == "one of"

@@ -3,6 +3,7 @@ route tried with another tenant's key (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -103,6 +104,18 @@ def test_a_forged_secret_for_a_real_key_id_is_refused(secured: Secured):
 def test_operational_routes_stay_open(secured: Secured, path: str):
     with secured.http(None) as http:
         assert http.get(path).status_code == 200
+
+
+def test_the_docs_page_loads_everything_from_this_server(secured: Secured):
+    """Swagger UI ships in the package: every script, style and the document come from here."""
+    with secured.http(None) as http:
+        page = http.get("/docs")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        references = re.findall(r'(?:src|href|url)\s*[:=]\s*"([^"]+)"', page.text)
+        assert {"/docs/assets/swagger-ui-bundle.js", "/docs/openapi.json"} <= set(references)
+        assert not re.search(r"(?:https?:)?//", page.text), "the page names another host"
+        for reference in references:
+            assert http.get(reference).status_code == 200, reference  # open, and served
 
 
 def test_the_sdk_works_with_a_key_and_fails_cleanly_without(secured: Secured):

@@ -15,9 +15,8 @@ import pytest
 from openai import OpenAI
 from sqlalchemy import update
 
+from service.runtime import sql_event_store
 from service.settings import Settings
-from storage.database import create_engines
-from storage.sql_store import SqlEventStore
 from storage.tables import response_events
 from tests.conftest import BACKENDS
 from tests.e2e.conftest import ROOT, _os_env, backend_env
@@ -47,8 +46,7 @@ def _edit_event(env: dict[str, str], response_id: str, seq: int) -> None:
     settings = Settings.from_env(env)
 
     async def edit() -> None:
-        writer, reader = create_engines(settings.resolved_database_url)
-        store = SqlEventStore(writer, reader)
+        store = sql_event_store(settings.resolved_database_url)
         try:
             def change(conn):  # type: ignore[no-untyped-def]
                 conn.execute(

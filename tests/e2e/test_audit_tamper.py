@@ -16,9 +16,8 @@ import pytest
 from openai import OpenAI
 from sqlalchemy import delete, func, select, update
 
+from service.runtime import sql_event_store
 from service.settings import Settings
-from storage.database import create_engines
-from storage.sql_store import SqlEventStore
 from storage.tables import audit_ledger, response_events, responses
 from tests.conftest import BACKENDS
 from tests.e2e.conftest import ROOT, _os_env, backend_env
@@ -47,8 +46,7 @@ def _on_store(env: dict[str, str], change: Callable[[Any], Any]) -> Any:
     settings = Settings.from_env(env)
 
     async def run() -> Any:
-        writer, reader = create_engines(settings.resolved_database_url)
-        store = SqlEventStore(writer, reader)
+        store = sql_event_store(settings.resolved_database_url)
         try:
             return await store.write(change)
         finally:

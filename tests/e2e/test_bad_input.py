@@ -231,3 +231,26 @@ def test_bad_tools_and_tool_inputs(http: httpx.Client):
         _error(http.get("/v1/audit/tool_calls", params={"created_after": "soon"}), 400)["param"]
         == "created_after"
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "param"),
+    [
+        ("/v1/responses/{response}", "stream=false&stream=true", "stream"),
+        ("/v1/responses/{response}/input_items", "limit=1&limit=2", "limit"),
+        ("/v1/conversations/{conversation}/items", "order=asc&order=desc", "order"),
+        ("/v1/conversations/{conversation}/items", "after=a&after=b", "after"),
+        ("/v1/audit/tool_calls", "limit=1&limit=2", "limit"),
+        ("/v1/audit/tool_calls", "name=a&name=b", "name"),
+        ("/v1/audit/tool_calls", "has_output=true&has_output=false", "has_output"),
+    ],
+)
+def test_a_repeated_query_parameter_is_refused(
+    http: httpx.Client, path: str, query: str, param: str
+):
+    response = http.post("/v1/responses", json={"model": "m", "input": "x"}).json()["id"]
+    conversation = http.post("/v1/conversations", json={}).json()["id"]
+    url = path.format(response=response, conversation=conversation)
+    error = _error(http.get(f"{url}?{query}"), 400)
+    assert (error["param"], error["code"]) == (param, "invalid_value")
+    assert "single value" in error["message"]

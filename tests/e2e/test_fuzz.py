@@ -19,7 +19,7 @@ from schemathesis import checks as st_checks
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from api.openapi import build_openapi
+from api.app import create_app
 from service.settings import Settings
 from tests.support.keys import create_key
 from tests.support.server import ServerProcess
@@ -76,8 +76,8 @@ def api_schema(live: tuple[ServerProcess, str]):  # type: ignore[no-untyped-def]
     return schemathesis.openapi.from_url(server.base_url + "/docs/openapi.json", config=config)
 
 
-# The operations, known before the server starts: the document is built from the settings.
-_DOCUMENT = build_openapi(Settings(auth="required"))
+# The operations, known before the server starts: the app generates its document when built.
+_DOCUMENT = create_app(Settings(auth="required")).state.openapi
 CASES = [
     pytest.param(f"{method.upper()} {path}", mode, id=f"{method.upper()} {path} {mode.value}")
     for path, item in _DOCUMENT["paths"].items()

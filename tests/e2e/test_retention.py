@@ -144,9 +144,10 @@ def test_the_purge_command(backend: str, request: pytest.FixtureRequest, tmp_pat
             done = [http.post("/v1/responses", json={"model": "m", "input": "x"}).json()["id"]
                     for _ in range(3)]
             slow = http.post("/v1/responses", json={
-                "model": "m", "input": " ".join(f"w{i}" for i in range(400)),
+                "model": "m", "input": " ".join(f"w{i}" for i in range(4000)),
                 "background": True}).json()["id"]
-            # Once a second has passed the three are over a 1 s TTL; the running one never is.
+            # Once a second has passed the three are over a 1 s TTL; the running one never is
+            # (200 s of reply at 20 tokens/s: it still runs however slowly the purges start).
             for _ in range(100):
                 out = responsed(env, "purge", "--response-ttl-s", "1", "--purge-batch", "2")
                 if "purged 0 " not in out.stdout:

@@ -166,3 +166,15 @@ def test_reasoning_sent_back_is_renamed_or_dropped_for_the_engine():
         "role": "assistant", "content": "a", "reasoning": "thought"}
     assert "reasoning_content" not in _body(request, "m", "")["messages"][1]
     assert messages[1]["reasoning_content"] == "thought"  # the request itself is untouched
+
+
+async def test_a_continued_run_renames_the_reasoning_sent_back_too(fake: FakeEngine):
+    messages = [{"role": "user", "content": "q"},
+                {"role": "assistant", "content": "a", "reasoning_content": "thought"},
+                {"role": "user", "content": "again"}]
+    request = EngineRequest(model="m", messages=messages, assistant_prefix="one two")
+    await _collect(OpenAIChatEngine([fake.base_url], reasoning_field="reasoning"), request)
+    [body] = fake.requests
+    assert body["messages"][1] == {"role": "assistant", "content": "a", "reasoning": "thought"}
+    assert body["messages"][-1] == {"role": "assistant", "content": "one two"}
+    assert messages[1]["reasoning_content"] == "thought"  # the request itself is untouched

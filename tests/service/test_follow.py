@@ -14,10 +14,10 @@ from domain.ports import Batch, Final, NewResponse
 from domain.request import parse_create_request
 from domain.response import new_response
 from service.follow import follow
+from service.runner import encode
 from service.writer import EventWriter
 from storage.memory_bus import MemoryBus
 from storage.sql_store import SqlEventStore
-from worker.runner import encode
 
 
 class LossyBus(MemoryBus):

@@ -8,16 +8,18 @@ import orjson
 import pytest
 
 from domain.errors import InvalidRequest, NotFound
-from service.runtime import Runtime
+from domain.ports import ToolCallFilter
+from service.runtime import Runtime, memory_stores
 from service.settings import Settings
-from storage.audit_store import ToolCallFilter
 
 TOOL = {"type": "function", "name": "probe", "parameters": {"type": "object"}}
 
 
 @pytest.fixture
 async def runtime(tmp_path) -> AsyncIterator[Runtime]:  # type: ignore[no-untyped-def]
-    rt = await Runtime.start(Settings(data_dir=str(tmp_path), encryption_key="test-secret"))
+    # The service on in-memory stores: the stores' own behaviour is the contract suites' job.
+    settings = Settings(data_dir=str(tmp_path), encryption_key="test-secret")
+    rt = await Runtime.start(settings, stores=memory_stores())
     yield rt
     await rt.close()
 

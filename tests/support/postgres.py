@@ -70,21 +70,26 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
+        server.start_again()
+        return server
+
+    def start_again(self) -> None:
+        """Start the server (again, after `stop_fast`) on the same port and data."""
         options = (
-            f"-c listen_addresses=127.0.0.1 -p {server.port} -k {root} "
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=200"
         )
         subprocess.run(
             _as_server_user(
                 [
-                    str(bin_dir / "pg_ctl"),
+                    str(self.bin_dir / "pg_ctl"),
                     "-D",
-                    str(server.data_dir),
+                    str(self.data_dir),
                     "-o",
                     options,
                     "-l",
-                    str(root / "log"),
+                    str(self.root / "log"),
                     "-w",
                     "-t",
                     "60",
@@ -94,7 +99,17 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
-        return server
+
+    def stop_fast(self) -> None:
+        """An outage as an operator makes one: `pg_ctl stop -m fast`, data kept."""
+        subprocess.run(
+            _as_server_user(
+                [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w",
+                 "stop"]
+            ),
+            check=True,
+            capture_output=True,
+        )
 
     def stop(self) -> None:
         subprocess.run(

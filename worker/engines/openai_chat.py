@@ -80,7 +80,7 @@ def _body(
     }
     body.update((k, v) for k, v in optional.items() if v is not None)
     if request.assistant_prefix:
-        body["messages"] = [*request.messages,
+        body["messages"] = [*body["messages"],
                             {"role": "assistant", "content": request.assistant_prefix}]
         body["continue_final_message"] = True
         body["add_generation_prompt"] = False

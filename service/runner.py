@@ -14,11 +14,12 @@ import orjson
 from domain.builder import CALL_TYPES, ResponseBuilder
 from domain.engine import Finish, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
 from domain.errors import EngineError
+from domain.jobs import Job
 from domain.ports import Engine, Final, StoredEvent, ToolCallRecord
 from domain.response import usage
 from service import metrics
+from service.compaction import run_compaction
 from service.writer import EventWriter
-from worker.job import Job
 
 log = logging.getLogger("responsed.worker")
 
@@ -37,6 +38,8 @@ def encode(events: list[dict]) -> list[StoredEvent]:
 
 class ReasoningSealer(Protocol):
     def seal(self, item: dict[str, Any], owner: str) -> str: ...
+
+    def seal_summary(self, summary: str, owner: str) -> str: ...
 
 
 def tool_call_records(
@@ -143,6 +146,13 @@ class Runner:
         self._writer.forget(job.response_id)
 
     async def _generate(self, job: Job, builder: ResponseBuilder) -> None:
+        if job.compact:
+            summarised = await run_compaction(self._engine, self._sealer, job)
+            job.compact = ""  # done: a rebuilt job would not run it twice
+            if job.engine_request.purpose == "summarise":  # a trigger: the item is the output
+                builder.complete(usage(summarised.input_tokens, summarised.output_tokens))
+                return
+            await self._emit(job, builder, urgent=True)
         finish: Finish | None = None
         writer = self._writer
         handled = 0
@@ -203,42 +213,3 @@ class Runner:
         self._writer.add(
             job.response_id, stored, epoch=job.epoch, final=final, tool_calls=calls, urgent=urgent
         )
-
-
-class LocalDispatcher:
-    """Embedded mode's job queue: runs jobs as tasks in this process, `concurrency` at a time."""
-
-    def __init__(self, runner: Runner, concurrency: int) -> None:
-        self._runner = runner
-        self._gate = asyncio.Semaphore(concurrency)
-        self._jobs: dict[str, tuple[Job, asyncio.Task[None]]] = {}
-
-    async def submit(self, job: Job) -> None:
-        task = asyncio.create_task(self._runner.run(job, self._gate), name=job.response_id)
-        self._jobs[job.response_id] = (job, task)
-        task.add_done_callback(lambda _: self._done(job))
-
-    def _done(self, job: Job) -> None:
-        self._jobs.pop(job.response_id, None)
-        if job.on_done is not None:
-            job.on_done()
-
-    async def cancel(self, response_id: str) -> bool:
-        """Cancel a run of this process on a client's request; False if it runs elsewhere."""
-        entry = self._jobs.get(response_id)
-        if entry is None:
-            return False
-        job, task = entry
-        job.cancelled = True
-        task.cancel()
-        return True
-
-    @property
-    def running(self) -> int:
-        return len(self._jobs)
-
-    async def close(self) -> None:
-        tasks = [task for _, task in self._jobs.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,5 @@
+"""`python -m responsed`: the same as the `responsed` command."""
+
+from responsed import main
+
+main()
