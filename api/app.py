@@ -16,10 +16,12 @@ from api.compaction import compact
 from api.conversations import ConversationsController
 from api.docs import assets, openapi_json, swagger
 from api.errors import on_http_exception, on_responsed_error, on_unexpected
+from api.input_tokens import count_input_tokens
 from api.models import list_models, retrieve_model
 from api.openapi import build_openapi
 from api.params import provide_params
 from api.routes import ResponsesController, healthz, prometheus_metrics, readyz
+from api.websocket import responses_socket
 from domain.errors import ResponsedError
 from service import metrics
 from service.runtime import Runtime
@@ -50,6 +52,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             compact,
             list_models,
             retrieve_model,
+            count_input_tokens,
+            responses_socket,
             ConversationsController,
             list_tool_calls,
             healthz,

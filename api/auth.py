@@ -25,34 +25,38 @@ class AuthMiddleware(ASGIMiddleware):
     exclude_opt_key = OPEN
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        runtime = scope["litestar_app"].state.runtime
-        authenticator = runtime.auth
-        if authenticator is None:
-            scope["auth"] = runtime.default_principal
-        else:
-            key = _bearer(scope["headers"])
-            throttle = runtime.auth_throttle
-            address = (scope.get("client") or ("unknown",))[0]
-            key_id = keys.key_id_of(key) if key else None
-            wait = throttle.retry_after(address, key_id)
-            if wait:
-                raise TooManyRequests(
-                    "Too many failed authentication attempts from this address; try again "
-                    "later.", retry_after=wait, code="too_many_auth_failures")
-            found = await authenticator.principal(key)
-            if found is None:
-                throttle.failed(address)
-                # Nothing of the key goes back, not even a masked part of it.
-                raise Unauthorized(
-                    "Incorrect API key provided." if key else
-                    "You didn't provide an API key. Send it in an Authorization header: "
-                    "'Authorization: Bearer <key>'.",
-                    code="invalid_api_key" if key else "missing_api_key",
-                )
-            if key_id is not None:
-                throttle.succeeded(key_id)
-            scope["auth"] = found
+        scope["auth"] = await authenticate(scope["litestar_app"].state.runtime, scope)
         await next_app(scope, receive, send)
+
+
+async def authenticate(runtime: Any, scope: Any) -> Principal:
+    """The principal the request's key names; Unauthorized when it names none, TooManyRequests
+    while its client address has failed too often (checked before any lookup)."""
+    authenticator = runtime.auth
+    if authenticator is None:
+        return runtime.default_principal  # type: ignore[no-any-return]
+    key = _bearer(scope["headers"])
+    throttle = runtime.auth_throttle
+    address = (scope.get("client") or ("unknown",))[0]
+    key_id = keys.key_id_of(key) if key else None
+    wait = throttle.retry_after(address, key_id)
+    if wait:
+        raise TooManyRequests(
+            "Too many failed authentication attempts from this address; try again later.",
+            retry_after=wait, code="too_many_auth_failures")
+    found = await authenticator.principal(key)
+    if found is None:
+        throttle.failed(address)
+        # Nothing of the key goes back, not even a masked part of it.
+        raise Unauthorized(
+            "Incorrect API key provided." if key else
+            "You didn't provide an API key. Send it in an Authorization header: "
+            "'Authorization: Bearer <key>'.",
+            code="invalid_api_key" if key else "missing_api_key",
+        )
+    if key_id is not None:
+        throttle.succeeded(key_id)
+    return found  # type: ignore[no-any-return]
 
 
 def _bearer(headers: Any) -> str | None:
@@ -66,4 +70,5 @@ def _bearer(headers: Any) -> str | None:
 
 
 def principal(request: Request[Any, Any, Any]) -> Principal:
-    return request.scope["auth"]  # type: ignore[no-any-return]
+    found: Principal = request.scope["auth"]  # set by the middleware above
+    return found

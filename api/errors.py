@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
@@ -46,8 +46,13 @@ ERROR_CODES = {
     "idempotency_key_reused": "The Idempotency-Key was used before with another body.",
     "idempotency_key_in_use": "The first request with this Idempotency-Key is still running.",
     "service_unavailable": "A storage dependency is away; retry after Retry-After seconds.",
+    "unsupported_parameter": "A WebSocket `response.create` field this mode does not take.",
+    "unsupported_event_type": "A WebSocket message type this server does not take.",
 }
-ErrorCode = Literal[tuple(ERROR_CODES)]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    ErrorCode = str  # the Literal below is built from the table, which a type checker cannot read
+else:
+    ErrorCode = Literal[tuple(ERROR_CODES)]
 
 _TYPES = {
     401: "authentication_error",
@@ -78,14 +83,16 @@ def error_response(
     )
 
 
-def on_responsed_error(_: Request, exc: ResponsedError) -> Response[dict[str, object]]:
+def on_responsed_error(
+    _: Request[Any, Any, Any], exc: ResponsedError
+) -> Response[dict[str, object]]:
     return error_response(
         exc.status, exc.message, type_=exc.type, param=exc.param, code=exc.code,
         headers=exc.headers,
     )
 
 
-def on_http_exception(_: Request, exc: HTTPException) -> Response[dict[str, object]]:
+def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, object]]:
     status = exc.status_code
     if status == 413:
         message = "The request body is too large."
@@ -99,7 +106,7 @@ def on_http_exception(_: Request, exc: HTTPException) -> Response[dict[str, obje
     return error_response(status, message, code=code, headers=exc.headers)
 
 
-def on_unexpected(request: Request, exc: Exception) -> Response[dict[str, object]]:
+def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
     if is_outage(exc):
         # Not a bug: a dependency is away. A 503 with Retry-After, which the SDKs retry.
         log.warning("%s %s: a dependency is unavailable: %s", request.method,

@@ -15,7 +15,8 @@ JSON = "application/json"
 
 
 def runtime(state: State) -> Runtime:
-    return state.runtime  # type: ignore[no-any-return]
+    wired: Runtime = state.runtime  # set by create_app
+    return wired
 
 
 def owner(request: Request[Any, Any, Any]) -> str:

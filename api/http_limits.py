@@ -60,9 +60,10 @@ def guarded_protocol(limits: HttpLimits) -> type[asyncio.Protocol]:
 
         def _body_too_slow(self) -> None:
             self._timer = None
-            if self.cycle is not None and not self.cycle.response_complete:
-                self.cycle.disconnected = True  # the app sees http.disconnect
-                self.cycle.message_event.set()
+            cycle: Any = self.cycle  # None before the first request, whatever uvicorn's types say
+            if cycle is not None and not cycle.response_complete:
+                cycle.disconnected = True  # the app sees http.disconnect
+                cycle.message_event.set()
             if not self.transport.is_closing():
                 self.transport.close()
 
@@ -126,7 +127,8 @@ def guarded_protocol(limits: HttpLimits) -> type[asyncio.Protocol]:
             self._disarm()
 
         def data_received(self, data: bytes) -> None:
-            if self._timer is None and self.cycle is not None and self.cycle.response_complete:
+            cycle: Any = self.cycle  # None before the first request, whatever uvicorn's types say
+            if self._timer is None and cycle is not None and cycle.response_complete:
                 self._arm(limits.header_timeout_s, self._headers_too_slow)
             super().data_received(data)
 

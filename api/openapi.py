@@ -49,6 +49,7 @@ from api.body import body_kind
 from api.errors import ERROR_CODES
 from api.params import QueryModel, location, params_model
 from api.schema import Error, ResponseStreamEvent, ServerSentEvent
+from api.websocket import OPENAPI_DESCRIPTION as WEBSOCKET_MODE
 from service.settings import Settings
 
 Schema = dict[str, Any]
@@ -179,10 +180,12 @@ def _replies(op: _Operation, settings: Settings, models: _Models, *, has_input: 
     handler = op.handler
     declared = dict(handler.responses or {})
     success = declared.pop(handler.status_code, None)
-    if not isinstance(success, Reply) or success.data_container is None:
+    model = success.data_container if isinstance(success, Reply) else None
+    if not (isinstance(success, Reply) and isinstance(model, type)
+            and issubclass(model, BaseModel)):
         raise TypeError(f"{op.method.upper()} {op.path}: declare its reply with "
                         f"responses={{{handler.status_code}: reply(Model, ...)}}")
-    content: Schema = {str(success.media_type): {"schema": models.ref(success.data_container)}}
+    content: Schema = {str(success.media_type): {"schema": models.ref(model)}}
     if success.streams:
         content["text/event-stream"] = {"schema": models.ref(ServerSentEvent)}
         models.ref(ResponseStreamEvent)  # the frames' `data`, referenced from ServerSentEvent
@@ -287,6 +290,7 @@ def build_openapi(app: Litestar, settings: Settings) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {"schemas": components},
+        "x-websocket": WEBSOCKET_MODE,
     }
     if settings.auth_required:
         document["components"]["securitySchemes"] = {

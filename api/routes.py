@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
@@ -18,6 +19,7 @@ from api.params import IN_HEADER, MAX_CURSOR, Flag, PageParams, Params, QueryMod
 from api.schema import DeletedResponse, Health, ItemPage, MetricsText, Readiness
 from api.schema import Response as ResponseObject
 from domain.errors import ServiceUnavailable
+from domain.ports import StoredEvent
 from domain.request import CreateResponse
 from service import metrics
 
@@ -51,7 +53,7 @@ class CreateParams(QueryModel):
     )
 
 
-def _event_stream(events) -> Stream:  # type: ignore[no-untyped-def]
+def _event_stream(events: AsyncIterator[list[StoredEvent] | None]) -> Stream:
     return Stream(sse.encode(events), media_type="text/event-stream", headers=sse.HEADERS)
 
 

@@ -43,7 +43,11 @@ class Error(BaseModel):
 
 def _omittable() -> Any:
     """A field that may be absent, never null: no `default: null` in its schema."""
-    return Field(None, json_schema_extra=lambda schema: schema.pop("default", None))
+    return Field(None, json_schema_extra=_drop_default)
+
+
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
 
 
 class Item(BaseModel):
@@ -137,7 +141,7 @@ class ResponseStreamEvent(BaseModel):
     input: str = _omittable()
 
 
-_EVENT_JSON = {
+_EVENT_JSON: dict[str, Any] = {
     "contentMediaType": "application/json",
     "contentSchema": {"$ref": "#/components/schemas/ResponseStreamEvent"},
 }

@@ -5,7 +5,9 @@ Run it as `python -m bench.fake_engine --port 0 --rate 0 --tokens 256`, or in-pr
     async with FakeEngine(rate=0, tokens=256) as engine:
         ...  # engine.base_url, engine.requests
 
-Endpoints: `POST /v1/chat/completions` (streamed or not), `GET /v1/models`, `GET /health`.
+Endpoints: `POST /v1/chat/completions` (streamed or not), `GET /v1/models`, `GET /health`,
+and vLLM's `POST /tokenize` with chat messages (`tokenize=False` leaves it out): its count is
+the whitespace-separated words of all messages plus 3 a message (the "chat template").
 
 Reply rules (deterministic):
 - Text: the words of the last user message, cycled until `tokens` tokens; the first token
@@ -90,6 +92,7 @@ class FakeEngine:
         host: str = "127.0.0.1",
         port: int = 0,
         record: bool = True,
+        tokenize: bool = True,
     ) -> None:
         self.rate = rate
         self.tokens = tokens
@@ -98,6 +101,8 @@ class FakeEngine:
         self.record = record
         # Parsed JSON bodies of chat completion requests, so tests can assert what was sent.
         self.requests: list[Any] = []
+        self.tokenize = tokenize
+        self.tokenize_requests: list[Any] = []  # bodies of POST /tokenize
         self.connections_opened = 0
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
@@ -275,6 +280,8 @@ class _Connection(asyncio.Protocol):
 
     async def _route(self, request: _Request) -> None:
         routes = {"/v1/chat/completions": "POST", "/v1/models": "GET", "/health": "GET"}
+        if self.engine.tokenize:
+            routes["/tokenize"] = "POST"
         if request.path not in routes:
             self._respond(404, _error_body(404, f"no route {request.path}", flat=True))
         elif request.method != routes[request.path]:
@@ -283,8 +290,22 @@ class _Connection(asyncio.Protocol):
             self._respond(200, b"")
         elif request.path == "/v1/models":
             self._respond(200, _models_body())
+        elif request.path == "/tokenize":
+            self._tokenize(request.body)
         else:
             await self._chat(request.body)
+
+    def _tokenize(self, raw: bytes) -> None:
+        try:
+            body = orjson.loads(raw)
+            messages = body["messages"]
+            count = sum(3 + len(_message_text(m).split()) for m in messages)
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            self._respond(400, _error_body(400, "expected a JSON body with messages", flat=True))
+            return
+        self.engine.tokenize_requests.append(body)
+        tokens = list(range(count))
+        self._respond(200, orjson.dumps({"count": count, "max_model_len": 32768, "tokens": tokens}))
 
     async def _chat(self, raw: bytes) -> None:
         try:
@@ -351,6 +372,13 @@ class _Connection(asyncio.Protocol):
 
 def _http_chunk(payload: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(payload), payload)
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    content = message.get("content") or ""
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content)
 
 
 def _error_body(status: int, message: str, *, flat: bool) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TextIO
 
 from service.audit_key import audit_key
 from service.runtime import Stores, build_retention, with_stores
@@ -69,7 +70,7 @@ def _when(moment: float | None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
 
 
-def _stderr():  # type: ignore[no-untyped-def]
+def _stderr() -> TextIO:
     import sys
 
     return sys.stderr

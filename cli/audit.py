@@ -17,7 +17,7 @@ from service.runtime import Stores, with_stores
 from service.settings import Settings
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = commands.add_parser("audit", help="the tool-call audit and the event hash chains")
     actions = audit.add_subparsers(dest="audit_command", required=True)
     export = actions.add_parser("export", help="write recorded tool calls as JSON lines")

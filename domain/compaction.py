@@ -91,7 +91,7 @@ def estimate_tokens(messages: list[dict[str, Any]]) -> int:
     return (chars + 3) // 4
 
 
-def compaction_threshold(context_management: list[dict[str, Any]] | None) -> int | None:
+def compaction_threshold(context_management: list[Any] | None) -> int | None:
     """The `compact_threshold` of the request's compaction entry, if it has one."""
     for index, entry in enumerate(context_management or ()):
         if not isinstance(entry, dict) or entry.get("type") != "compaction":

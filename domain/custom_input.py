@@ -89,6 +89,7 @@ def final_input(arguments: str, streamed: str) -> str:
         parsed = json.loads(arguments)
     except ValueError:
         return streamed or arguments
-    if isinstance(parsed, dict) and isinstance(parsed.get("input"), str):
-        return parsed["input"]
+    value = parsed.get("input") if isinstance(parsed, dict) else None
+    if isinstance(value, str):
+        return value
     return streamed or arguments

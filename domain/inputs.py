@@ -112,7 +112,7 @@ def _normalise_message(item: dict[str, Any], param: str) -> Item:
     content = item.get("content")
     if isinstance(content, str):
         part_type = "output_text" if role == "assistant" else "input_text"
-        parts = [{"type": part_type, "text": content}]
+        parts: list[dict[str, Any]] = [{"type": part_type, "text": content}]
         if role == "assistant":
             parts[0]["annotations"] = []
     elif isinstance(content, list):
@@ -177,7 +177,7 @@ def _normalise_passthrough(raw: dict[str, Any], kind: str, param: str) -> Item:
         return {"type": "item_reference", "id": raw["id"]}
     if kind in ("compaction", "compaction_trigger"):
         # Kept to the fields the API defines: a compaction item has no status.
-        item = {"id": _item_id(raw, param, prefix), "type": kind}
+        item: Item = {"id": _item_id(raw, param, prefix), "type": kind}
         if kind == "compaction":
             item["encrypted_content"] = raw["encrypted_content"]
             if isinstance(raw.get("created_by"), str):
@@ -235,7 +235,7 @@ def check_tool_outputs(items: list[Item], first_new: int) -> None:
             )
 
 
-def _text_of(parts: list[dict[str, Any]]) -> str:
+def _text_of(parts: list[Any]) -> str:
     texts = (
         part.get("text") or part.get("refusal")
         for part in parts
@@ -334,7 +334,8 @@ def to_chat_messages(instructions: str | None, items: list[Item]) -> list[dict[s
                 "tool_call_id": item.get("call_id"),
                 "content": _output_text(item.get("output")),
             }
-            holder = where.get(item.get("call_id"))  # type: ignore[arg-type]
+            call_id = item.get("call_id")
+            holder = where.get(call_id) if isinstance(call_id, str) else None
             if holder is None or holder == len(messages) - 1:
                 messages.append(message)
                 continue

@@ -156,6 +156,11 @@ class EventStore(Protocol):
 
     async def stalled(self, enqueue_grace: float, limit: int = 100) -> list[str]: ...
 
+    async def expired_leases(self, limit: int = 100) -> tuple[list[str], float | None]:
+        """Running responses whose lease has run out, and when the next live lease runs out
+        (None: no live lease)."""
+        ...
+
     async def count_running(self, owner: str) -> int:
         """This owner's responses still queued or in progress (the in-flight limit)."""
         ...

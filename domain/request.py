@@ -123,6 +123,11 @@ class CreateResponse(BaseModel):
                 raise ValueError(f"values are at most {MAX_METADATA_VALUE} characters")
         return value
 
+    @property
+    def conversation_id(self) -> str | None:
+        """The conversation's id, whether `conversation` was sent as the id or as {"id": ...}."""
+        return _conversation_id(self.conversation)
+
 
 _TYPE_NAMES = {
     "string_type": "a string",
@@ -205,11 +210,11 @@ def parse_create_request(body: Any) -> CreateResponse:
     except ValidationError as error:
         raise _first_error(error) from None
     check_tools(request.tools, request.tool_choice)
-    request.conversation = conversation_id(request.conversation)  # type: ignore[assignment]
+    request.conversation = request.conversation_id
     return request
 
 
-def conversation_id(value: str | dict[str, Any] | None) -> str | None:
+def _conversation_id(value: str | dict[str, Any] | None) -> str | None:
     """`conversation` is an id or {"id": ...}."""
     if value is None:
         return None

@@ -97,7 +97,8 @@ def fold(events: Iterable[dict[str, Any]]) -> Response | None:
     for event in events:
         kind = event["type"]
         if kind in TERMINAL_EVENTS:
-            return copy.deepcopy(event["response"])
+            final: Response = copy.deepcopy(event["response"])
+            return final
         if kind in LIFECYCLE_EVENTS:
             response = copy.deepcopy(event["response"])
         elif kind in (EventType.OUTPUT_ITEM_ADDED, EventType.OUTPUT_ITEM_DONE):

@@ -102,7 +102,7 @@ def _check_choice(choice: str | dict[str, Any] | None, names: dict[str, str]) ->
     kind = choice.get("type")
     if kind in FORWARDED_TYPES:
         name = choice.get("name")
-        if names.get(name) != kind:  # type: ignore[arg-type]
+        if not isinstance(name, str) or names.get(name) != kind:
             raise _invalid(
                 f"Tool choice '{name}' not found in 'tools' parameter.", "tool_choice.name"
             )
@@ -161,6 +161,7 @@ def _custom_description(tool: dict[str, Any]) -> str:
 
 
 def _chat_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    description: str | None
     if tool["type"] == "custom":
         function: dict[str, Any] = {"name": tool["name"], "parameters": CUSTOM_INPUT_SCHEMA}
         description = _custom_description(tool)

@@ -1,9 +1,10 @@
 """Alembic environment: async engines (aiosqlite, asyncpg); SQLite in batch mode."""
 
 import asyncio
+from typing import Any
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from storage.database import normalise_url
@@ -13,7 +14,7 @@ config = context.config
 url = normalise_url(config.get_main_option("sqlalchemy.url") or "")
 
 
-def _configure(**kwargs) -> None:  # type: ignore[no-untyped-def]
+def _configure(**kwargs: Any) -> None:
     context.configure(
         target_metadata=metadata,
         render_as_batch=url.startswith("sqlite"),
@@ -22,7 +23,7 @@ def _configure(**kwargs) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     _configure(connection=connection)
     with context.begin_transaction():
         context.run_migrations()

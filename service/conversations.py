@@ -120,6 +120,12 @@ class ConversationsService:
             )
         return [orjson.loads(d) for d in await self._store.all_items(conversation_id)]
 
+    async def history(self, conversation_id: str, owner: str) -> list[Item]:
+        """The conversation's items as a response would see them, without taking it."""
+        if "\x00" in conversation_id or await self._store.get(conversation_id, owner) is None:
+            raise not_found(conversation_id.replace("\x00", ""), "conversation")
+        return [orjson.loads(d) for d in await self._store.all_items(conversation_id)]
+
     async def abandon(self, conversation_id: str, response_id: str) -> None:
         """The response was refused after taking the conversation: let it go."""
         await self._store.unlock(conversation_id, response_id)

@@ -28,8 +28,8 @@ _PAGE = 1000
 MAX_PAYLOAD = 256 * 1024  # larger requests (images as data URLs) are read from the store
 
 
-async def read_log(store: EventStore, response_id: str) -> list[dict]:  # type: ignore[type-arg]
-    events: list[dict] = []  # type: ignore[type-arg]
+async def read_log(store: EventStore, response_id: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
     cursor = -1
     while page := await store.read_events(response_id, cursor, _PAGE):
         events.extend(orjson.loads(e.data) for e in page)

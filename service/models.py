@@ -79,7 +79,8 @@ class ModelCatalog:
         return {"object": "list", "data": list(data.values())}
 
     async def retrieve(self, model_id: str) -> dict[str, Any]:
-        for model in (await self.list())["data"]:
+        models: list[dict[str, Any]] = (await self.list())["data"]
+        for model in models:
             if model["id"] == model_id:
                 return model
         raise NotFound(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from service.compaction import check_trigger, plan
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher
 from service.follow import follow
+from service.history import previous_response_items
 from service.input_items import resolve_references, tool_outputs, unseal
 from service.jobs import read_log
 from service.limits import InflightLimiter, Slot, SubscriberLimit
@@ -45,7 +46,8 @@ _CANCEL_WAIT_S = 30.0
 class Created:
     request: CreateResponse
     response: dict[str, Any]
-    events: AsyncIterator[list[StoredEvent] | None] | None  # set when the caller must follow
+    events: AsyncGenerator[list[StoredEvent] | None, None] | None  # set when the caller must follow
+    items: list[dict[str, Any]] | None = None  # the resolved input: history, then the new items
 
 
 class ResponsesService:
@@ -79,7 +81,16 @@ class ResponsesService:
         self._subscribers = subscribers or SubscriberLimit(0)
 
     # -- create ---------------------------------------------------------------------------------
-    async def create(self, body: Any, owner: str, *, response_id: str | None = None) -> Created:
+    async def create(
+        self,
+        body: Any,
+        owner: str,
+        *,
+        response_id: str | None = None,
+        local_history: list[dict[str, Any]] | None = None,
+    ) -> Created:
+        """`local_history`: what previous_response_id names when the caller holds it (a
+        WebSocket connection's last unstored response), instead of the store's."""
         request = parse_create_request(body)
         check_request(request, self._limits)
         store = request.store is not False
@@ -89,7 +100,7 @@ class ResponsesService:
                 param="background",
                 code="invalid_value",
             )
-        conversation = request.conversation
+        conversation = request.conversation_id
         if conversation is not None and request.previous_response_id is not None:
             raise InvalidRequest(
                 "Mutually exclusive parameters: ensure you are only providing one of: "
@@ -111,6 +122,8 @@ class ResponsesService:
             if conversation is not None:
                 assert self._conversations is not None
                 history = await self._conversations.begin(conversation, owner, response_id)
+            elif local_history is not None:
+                history = local_history
             else:
                 history = await self._history(request.previous_response_id, owner)
         except BaseException:
@@ -180,7 +193,7 @@ class ResponsesService:
                     orjson.dumps(body),
                     response["created_at"],
                     items,
-                    conversation_id=request.conversation,  # type: ignore[arg-type]
+                    conversation_id=request.conversation_id,
                     history_count=len(history) if request.conversation else 0,
                 ),
                 tool_outputs=outputs,
@@ -210,33 +223,13 @@ class ResponsesService:
         events = None
         if subscription is not None:
             events = self._follow(subscription, response_id, -1, store=store, replay_first=False)
-        return Created(request, snapshot, events)
+        return Created(request, snapshot, events, items)
 
     async def history(self, previous_id: str | None, owner: str) -> list[dict[str, Any]]:
         return await self._history(previous_id, owner)
 
     async def _history(self, previous_id: str | None, owner: str) -> list[dict[str, Any]]:
-        """previous_response_id: its resolved input and its output come before the new input."""
-        if previous_id is None:
-            return []
-        record = await self._store.get(previous_id)
-        if record is None or record.owner != owner:
-            raise InvalidRequest(
-                f"Previous response with id '{previous_id}' not found.",
-                param="previous_response_id",
-                code="previous_response_not_found",
-            )
-        if record.snapshot is None:
-            raise InvalidRequest(
-                f"Previous response with id '{previous_id}' has not finished yet.",
-                param="previous_response_id",
-                code="previous_response_in_progress",
-            )
-        inputs, _ = await self._store.input_items(
-            previous_id, after=None, limit=10_000, descending=False
-        )
-        output = orjson.loads(record.snapshot)["output"]
-        return [orjson.loads(item) for item in inputs] + output
+        return await previous_response_items(self._store, previous_id, owner)
 
     async def _follow(
         self,
@@ -247,7 +240,7 @@ class ResponsesService:
         store: bool,
         replay_first: bool,
         reader: bool = False,  # counted in the per-response reader limit
-    ) -> AsyncIterator[list[StoredEvent] | None]:
+    ) -> AsyncGenerator[list[StoredEvent] | None, None]:
         if reader:
             self._subscribers.enter(response_id)
         try:
@@ -297,7 +290,7 @@ class ResponsesService:
 
     async def stream(
         self, response_id: str, owner: str, cursor: int
-    ) -> AsyncIterator[list[StoredEvent] | None]:
+    ) -> AsyncGenerator[list[StoredEvent] | None, None]:
         await self._record(response_id, owner)
         self._subscribers.check(response_id)
         subscription = await self._bus.subscribe(response_id)

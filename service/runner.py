@@ -30,7 +30,7 @@ _QUANTUM = 8
 _new_event = tuple.__new__  # builds StoredEvent tuples without NamedTuple's Python-level __new__
 
 
-def encode(events: list[dict]) -> list[StoredEvent]:
+def encode(events: list[dict[str, Any]]) -> list[StoredEvent]:
     """Encode once, here; the bytes are stored and streamed verbatim from now on."""
     dumps = orjson.dumps
     return [_new_event(StoredEvent, (e["sequence_number"], e["type"], dumps(e))) for e in events]
@@ -158,17 +158,17 @@ class Runner:
         handled = 0
         started = time.monotonic()
         async for chunk in self._engine.stream(job.engine_request):
-            kind = type(chunk)
-            if kind is TextDelta:
-                builder.text(chunk.text)  # type: ignore[union-attr]
-            elif kind is ReasoningDelta:
-                builder.reasoning(chunk.text)  # type: ignore[union-attr]
-            elif kind is RefusalDelta:
-                builder.refusal(chunk.text)  # type: ignore[union-attr]
-            elif kind is ToolCallDelta:
-                builder.tool_call(chunk.index, chunk.call_id, chunk.name, chunk.arguments)  # type: ignore[union-attr]
-            elif kind is Finish:
-                finish = chunk  # type: ignore[assignment]
+            # Exact type tests (not isinstance): the cheapest dispatch, and mypy narrows on them.
+            if type(chunk) is TextDelta:
+                builder.text(chunk.text)
+            elif type(chunk) is ReasoningDelta:
+                builder.reasoning(chunk.text)
+            elif type(chunk) is RefusalDelta:
+                builder.refusal(chunk.text)
+            elif type(chunk) is ToolCallDelta:
+                builder.tool_call(chunk.index, chunk.call_id, chunk.name, chunk.arguments)
+            elif type(chunk) is Finish:
+                finish = chunk
                 break
             if handled == 0:
                 # The first delta decides the time to first token: the writer's urgent lane.

@@ -34,6 +34,7 @@ from service.compaction import CompactionService
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher, LocalDispatcher, QueueDispatcher, process_name
 from service.idempotency import IdempotentCreates
+from service.input_tokens import InputTokensService
 from service.jobs import fail_orphans
 from service.limits import InflightLimiter, SubscriberLimit
 from service.models import ModelCatalog
@@ -57,7 +58,7 @@ from storage.memory_records import (
 )
 from storage.memory_store import MemoryDatabase, MemoryEventStore
 from storage.migrate import upgrade
-from storage.outage import is_outage  # noqa: F401 - api.errors asks the root which errors are outages
+from storage.outage import is_outage as is_outage  # re-exported: api.errors asks the root
 from storage.postgres import PostgresEventStore
 from storage.redis_bus import RedisBus
 from storage.redis_jobs import RedisJobQueue
@@ -214,6 +215,7 @@ class Runtime:
     idempotency: IdempotentCreates | None = None
     compaction: CompactionService | None = None  # POST /v1/responses/compact
     models: ModelCatalog | None = None  # GET /v1/models
+    input_tokens: InputTokensService | None = None
     auth_throttle: FailureThrottle = field(default_factory=lambda: FailureThrottle(1, 0.0))
 
     @classmethod
@@ -279,6 +281,13 @@ class Runtime:
             idempotency = IdempotentCreates(
                 responses, IdempotencyStore(store), ttl_s=settings.idempotency_ttl_s
             )
+        input_tokens = InputTokensService(
+            store,
+            conversations,
+            engine,
+            sealer=sealer,
+            limits=RequestLimits(settings.max_input_items, settings.max_output_tokens_ceiling),
+        )
         return cls(
             settings, role, store, bus, writer, engine, dispatcher, responses, conversations,
             audit, jobs, service, auth, retention, idempotency,
@@ -289,6 +298,7 @@ class Runtime:
                 builtin=settings.engine == "builtin",
                 api_key=settings.engine_api_key,
             ),
+            input_tokens,
             FailureThrottle(settings.auth_failure_burst, settings.auth_failure_rate),
         )
 

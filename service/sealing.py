@@ -71,7 +71,8 @@ class Sealer:
 
     def open(self, blob: str, owner: str, param: str) -> dict[str, Any]:
         """{summary, content} of a sealed reasoning item; 400 if it is not one of ours."""
-        return self._open(blob, owner.encode(), param)  # type: ignore[no-any-return]
+        item: dict[str, Any] = self._open(blob, owner.encode(), param)  # we sealed an object
+        return item
 
     def _open(self, blob: str, aad: bytes, param: str) -> Any:
         try:

@@ -5,7 +5,7 @@ backends' audit stores (SQL and in memory) run them."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -65,7 +65,7 @@ _TERMINAL = {
 def end_break(
     status: str,
     snapshot: bytes | None,
-    log: list[tuple[int, bytes, bytes | None]],
+    log: Sequence[tuple[int, bytes, bytes | None]],
     entry: ledger.Entry | None,
 ) -> str | None:
     """Why an ended response's end (terminal event, status, snapshot, ledger entry) does not

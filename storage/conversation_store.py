@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Connection, and_, delete, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, exists, insert, or_, select, update
 
 from domain.ports import ConversationRecord, Items
 from domain.response import RUNNING
@@ -30,7 +30,7 @@ def _create(conn: Connection, record: ConversationRecord, items: Items, now: flo
         append_items(conn, record.id, items, now)
 
 
-def _owned(conversation_id: str, owner: str):  # type: ignore[no-untyped-def]
+def _owned(conversation_id: str, owner: str) -> ColumnElement[bool]:
     return and_(conversations.c.id == conversation_id, conversations.c.owner == owner)
 
 

@@ -7,8 +7,9 @@ import contextlib
 import logging
 import sqlite3
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, pool
+from sqlalchemy import Connection, Engine, create_engine, event, pool
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 log = logging.getLogger("responsed.storage")
@@ -40,7 +41,7 @@ def is_sqlite(url: str) -> bool:
 
 def _sqlite_pragmas(engine: Engine, *, writer: bool) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's begin event decide how transactions open (below).
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
@@ -56,7 +57,7 @@ def _sqlite_pragmas(engine: Engine, *, writer: bool) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
+    def _on_begin(conn: Connection) -> None:
         # Writers take the lock up front so they never fail to upgrade a read lock mid-way.
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 

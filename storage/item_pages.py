@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Column, Table, and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -9,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 async def page_items(
     reader: AsyncEngine,
     table: Table,
-    parent: Column,
+    parent: Column[Any],
     parent_id: str,
     *,
     after: str | None,

@@ -4,6 +4,7 @@ looked up by id."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -23,7 +24,7 @@ _COLUMNS = (
 )
 
 
-def _record(row: tuple) -> KeyRecord:  # type: ignore[type-arg]
+def _record(row: tuple[Any, ...]) -> KeyRecord:
     return KeyRecord(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6])
 
 

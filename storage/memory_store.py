@@ -264,6 +264,13 @@ class MemoryEventStore:
             claims[response_id] = Claim(row.epoch, row.cancel_requested, row.last_seq)
         return claims
 
+    async def expired_leases(self, limit: int = 100) -> tuple[list[str], float | None]:
+        now = time.time()
+        leases = [(r.id, r.lease_until) for r in self.db.responses.values()
+                  if r.status in RUNNING and r.lease_until is not None]
+        expired = [response_id for response_id, until in leases if until < now][:limit]
+        return expired, min((until for _, until in leases if until >= now), default=None)
+
     def _held(self, worker: str) -> list[ResponseRow]:
         return [r for r in self.db.responses.values() if r.worker == worker and r.status in RUNNING]
 

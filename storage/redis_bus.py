@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import struct
+from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
@@ -60,7 +61,7 @@ class RedisBus:
         self._redis = redis_client(url)
         self._queue_size = queue_size
         self._readers: dict[str, set[RedisSubscription]] = {}
-        self._cancel_handlers: list = []  # type: ignore[type-arg]
+        self._cancel_handlers: list[Callable[[str], object]] = []
         self._channels = PubSubChannels(self._redis.connection_pool, self._mark_all_lagged,
                                         self._dispatch)
         self._publishing = True
@@ -111,14 +112,14 @@ class RedisBus:
         except (RedisError, OSError) as error:
             log.warning("cancel signal failed: %s", error)
 
-    def on_cancel(self, handler) -> None:  # type: ignore[no-untyped-def]
+    def on_cancel(self, handler: Callable[[str], object]) -> None:
         """Call `handler(response_id)` for every cancel signal (workers use this)."""
         self._cancel_handlers.append(handler)
         asyncio.get_running_loop().create_task(self._channels.subscribe(CANCEL_CHANNEL))
 
     # -- subscribing ----------------------------------------------------------------------------
     async def subscribe(self, response_id: str, *, bounded: bool = True) -> RedisSubscription:
-        subscription = RedisSubscription(self, response_id, self._queue_size if bounded else 0)  # type: ignore[arg-type]
+        subscription = RedisSubscription(self, response_id, self._queue_size if bounded else 0)
         self._readers.setdefault(response_id, set()).add(subscription)
         if not await self._channels.subscribe(EVENTS_PREFIX + response_id):
             subscription.lagged = True  # unconfirmed: the store is the source until it is

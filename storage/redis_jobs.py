@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import cast
 
 from redis.exceptions import ResponseError
+from redis.typing import EncodableT, FieldT
 
 from domain.jobs import Entry
 from storage.redis_client import redis_client
@@ -30,7 +32,7 @@ class RedisJobQueue:
         self._redis = redis_client(url)
         self._group_ready = False
         # Entries queued in the same moment go to Redis in one pipeline (see enqueue).
-        self._outbox: list[tuple[dict[str, bytes | str], asyncio.Future[None]]] = []
+        self._outbox: list[tuple[dict[FieldT, EncodableT], asyncio.Future[None]]] = []
         self._sending: asyncio.Task[None] | None = None
 
     async def _ensure_group(self) -> None:
@@ -46,7 +48,7 @@ class RedisJobQueue:
     async def enqueue(self, response_id: str, payload: bytes | None = None) -> None:
         """Queue a response; `payload` optionally carries the job itself (see service.jobs)."""
         await self._ensure_group()
-        fields: dict[str, bytes | str] = {"id": response_id}
+        fields: dict[FieldT, EncodableT] = {"id": response_id}
         if payload is not None:
             fields["job"] = payload
         # A wave of new requests enqueues together: one pipelined round trip for all of them
@@ -64,7 +66,7 @@ class RedisJobQueue:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for fields, _ in outbox:
-                    pipe.xadd(STREAM, fields, maxlen=_MAX_LEN, approximate=True)  # type: ignore[arg-type]
+                    pipe.xadd(STREAM, fields, maxlen=_MAX_LEN, approximate=True)
                 await pipe.execute()
         except Exception as error:
             for _, future in outbox:
@@ -84,9 +86,10 @@ class RedisJobQueue:
         """Up to `count` new entries for this consumer."""
         await self._ensure_group()
         try:
-            reply = await self._redis.xreadgroup(
+            # redis-py types the reply of every protocol; this client speaks RESP2.
+            reply = cast(_StreamsReply, await self._redis.xreadgroup(
                 GROUP, consumer, {STREAM: ">"}, count=count, block=block_ms
-            )
+            ))
         except ResponseError as error:
             if "NOGROUP" in str(error):  # Redis came back empty: the group must be made again
                 self._group_ready = False
@@ -130,6 +133,10 @@ class RedisJobQueue:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+# XREADGROUP's RESP2 reply: [[stream, [(entry id, {field: value}), ...]], ...]; None on timeout.
+_StreamsReply = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None
 
 
 def _text(value: bytes | str) -> str:

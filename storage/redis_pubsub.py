@@ -119,7 +119,8 @@ class PubSubChannels:
                 raise
             except Exception as error:
                 if self._healthy:
-                    log.warning("lost the Redis subscription connection: %s", error or type(error))
+                    log.warning("lost the Redis subscription connection: %s",
+                                str(error) or type(error).__name__)
                 self._healthy = False
             finally:
                 self._lost()

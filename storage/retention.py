@@ -9,6 +9,7 @@ one writer with the event writer and a batch holds the write lock only briefly; 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from sqlalchemy import Column, Connection, Table, delete, select
 
@@ -78,7 +79,7 @@ def purge_conversations(conn: Connection, cutoff: float, limit: int) -> int:
 def purge_by_age(conn: Connection, table: Table, column: str, cutoff: float, limit: int) -> int:
     """Delete up to `limit` rows of a single-key table whose `column` is before `cutoff`."""
     (key,) = table.primary_key.columns
-    age: Column = table.c[column]  # type: ignore[type-arg]
+    age: Column[Any] = table.c[column]
     ids = [
         row[0]
         for row in conn.execute(

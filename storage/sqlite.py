@@ -5,8 +5,9 @@ checkpointer keeps small."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -63,9 +64,7 @@ class SqliteEventStore(SqlEventStore):
 
     statements = SqliteStatements()
 
-    def __init__(  # type: ignore[override]
-        self, writer: Engine, reader: AsyncEngine, audit_key: bytes = b""
-    ) -> None:
+    def __init__(self, writer: Engine, reader: AsyncEngine, audit_key: bytes = b"") -> None:
         super().__init__(writer, reader, audit_key)
         self._sync_writer = writer
         self._checkpointer = SqliteCheckpointer(str(writer.url))
@@ -99,7 +98,8 @@ class SqliteEventStore(SqlEventStore):
         if self._checkpointer.restart_wanted:
             raw = self._sync_writer.raw_connection()
             try:
-                self._checkpointer.restart(raw.driver_connection)  # type: ignore[arg-type]
+                # SQLAlchemy types the driver's connection as Any DB-API one; this is pysqlite's.
+                self._checkpointer.restart(cast(sqlite3.Connection, raw.driver_connection))
             finally:
                 raw.close()
         return result

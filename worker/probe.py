@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 import uvicorn
@@ -10,9 +12,16 @@ import uvicorn
 from service import metrics
 from service.runtime import Runtime
 
+Message = dict[str, Any]
+ASGIApp = Callable[
+    [Message, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
+    Awaitable[None],
+]
 
-def probe_app(runtime: Runtime):  # type: ignore[no-untyped-def]
-    async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+
+def probe_app(runtime: Runtime) -> ASGIApp:
+    async def app(scope: Message, receive: Callable[[], Awaitable[Message]],
+                  send: Callable[[Message], Awaitable[None]]) -> None:
         if scope["type"] != "http":
             return
         if scope["path"] == "/metrics":

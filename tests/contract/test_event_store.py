@@ -1,6 +1,7 @@
 """The event store's contract: one test case, subclassed per implementation (in memory,
 SQLite, a real PostgreSQL), each subclass giving only its `store` fixture."""
 
+import time
 from collections.abc import AsyncIterator
 
 import orjson
@@ -183,6 +184,17 @@ class EventStoreContract:
         assert await store.stalled(enqueue_grace=-1) == ["resp_a"]
         await store.claim("resp_a", "w1", lease_s=30)
         assert await store.stalled(enqueue_grace=-1) == []  # held
+
+    async def test_expired_leases_and_the_next_one_to_run_out(self, store: EventStore):
+        await store.append([
+            AppendBatch(r, 0, -1, _events(0, 0), create=_new(r)) for r in ("resp_a", "resp_b")
+        ])
+        assert await store.expired_leases() == ([], None)  # nobody holds a lease yet
+        await store.claim("resp_a", "w1", lease_s=-1)  # already run out
+        await store.claim("resp_b", "w1", lease_s=3600)
+        expired, next_expiry = await store.expired_leases()
+        assert expired == ["resp_a"]
+        assert next_expiry is not None and next_expiry > time.time() + 3000
 
     async def test_running_responses_are_counted_per_owner(self, store: EventStore):
         other = _new("resp_b")

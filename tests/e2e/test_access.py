@@ -62,6 +62,7 @@ PROTECTED = [
     ("GET", "/v1/responses/resp_x/input_items"),
     ("POST", "/v1/responses/resp_x/cancel"),
     ("DELETE", "/v1/responses/resp_x"),
+    ("POST", "/v1/responses/input_tokens"),
 ]
 
 

@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -130,6 +131,10 @@ class OpenAIChatEngine:
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._session: aiohttp.ClientSession | None = None
+        # vLLM and SGLang serve /tokenize beside /v1; an engine without it is asked again
+        # only after a while.
+        self._tokenize_urls = [_tokenize_url(u) for u in base_urls]
+        self._tokenize_missing_until = 0.0
 
     def _model(self, name: str) -> str:
         return self._model_map.get(name) or self._model_map.get("*") or name
@@ -172,6 +177,39 @@ class OpenAIChatEngine:
             log.warning("the engine stream from %s broke off: %r", url, error)
             raise EngineError("The engine stream broke off.") from None
 
+    async def count_tokens(self, request: EngineRequest) -> int | None:
+        """The prompt's tokens by the engine's own tokenizer and chat template (vLLM's and
+        SGLang's `POST /tokenize` with chat messages); None when it has no such endpoint or
+        does not answer."""
+        if time.monotonic() < self._tokenize_missing_until:
+            return None
+        body: dict[str, Any] = {
+            "messages": _messages(request.messages, self._reasoning_field),
+            "add_generation_prompt": True,
+        }
+        model = self._model(request.model) if request.model else self._model_map.get("*")
+        if model:
+            body["model"] = model
+        if request.tools:
+            body["tools"] = request.tools
+        url = self._tokenize_urls[0]
+        try:
+            async with self._client().post(
+                url,
+                data=orjson.dumps(body),
+                timeout=aiohttp.ClientTimeout(total=self._connect_timeout + 20),
+            ) as response:
+                payload = await response.read()
+                if response.status in (404, 405, 501):
+                    self._tokenize_missing_until = time.monotonic() + _TOKENIZE_RETRY_S
+                    return None
+                if response.status != 200:
+                    return None
+                count = orjson.loads(payload).get("count")
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError, AttributeError):
+            return None
+        return count if isinstance(count, int) and not isinstance(count, bool) else None
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -179,6 +217,15 @@ class OpenAIChatEngine:
 
 
 _DRAIN_S = 0.1
+_TOKENIZE_RETRY_S = 300.0
+
+
+def _tokenize_url(base_url: str) -> str:
+    """http://host:8000/v1 -> http://host:8000/tokenize (vLLM and SGLang serve it at the root)."""
+    root = base_url.rstrip("/")
+    root = root.removesuffix("/v1")
+    return root + "/tokenize"
+
 _FINISH_ALIASES = {"eos": "stop", "stop_sequence": "stop", "max_tokens": "length"}
 
 
