@@ -22,10 +22,13 @@ from service.compaction import CompactRequest
     summary="Compact a conversation",
     description="The engine summarises the input (after `previous_response_id`'s history); the "
     "summary comes back sealed in a `compaction` item, which a later create takes as input. "
-    "Nothing is stored. `prompt_cache_*`, `service_tier` and `image` have no effect.",
+    "Stored like a create (its run is a response whose output is the compaction item, read "
+    "back with GET /v1/responses/{id}) and counted in the tenant's in-flight limit. "
+    "`prompt_cache_*`, `service_tier` and `image` have no effect.",
     responses={
         200: reply(CompactedResponse, "The input's user messages, then one compaction item."),
         404: refusal("No such previous response or referenced item for this tenant."),
+        429: refusal("Too many responses of this tenant queued or in progress.", retry_after=True),
         503: refusal("The engine could not write the summary.", retry_after=True),
     },
 )

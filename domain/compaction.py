@@ -16,6 +16,9 @@ from domain.errors import InvalidRequest
 from domain.inputs import Item, to_chat_messages
 
 TRIGGER = "compaction_trigger"
+# Marks the stored request of a POST /v1/responses/compact call: a worker that rebuilds the run
+# from the store (takeover, an unportable job) runs it as that compaction again.
+COMPACT_CALL = "compact_call"
 ITEM = "compaction"
 
 SUMMARY_PROMPT = """\

@@ -3,17 +3,16 @@ or passes its `context_management` threshold, and POST /v1/responses/compact."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from domain import ids
 from domain.compaction import (
+    COMPACT_CALL,
     TRIGGER,
-    compaction_item,
     compaction_threshold,
     estimate_tokens,
     kept_user_messages,
@@ -25,12 +24,10 @@ from domain.engine import EngineRequest, Finish, TextDelta, build_engine_request
 from domain.errors import EngineError, InvalidRequest, ResponsedError
 from domain.inputs import Item, normalise_input, to_chat_messages
 from domain.jobs import Job
-from domain.ports import Engine, EventStore
-from domain.request import CreateResponse, _first_error
-from domain.response import usage
+from domain.ports import Engine, EventStore, StoredEvent
+from domain.request import CreateResponse, _first_error, parse_create_request
 from service import metrics
-from service.input_items import resolve_references, unseal
-from service.sealing import Sealer
+from service.input_items import resolve_references
 
 COMPACTIONS = {
     kind: metrics.Counter(f"responsed_compactions_{kind}_total", help_)
@@ -103,8 +100,21 @@ def check_trigger(new_items: list[Item]) -> None:
     trigger_index(new_items)
 
 
-def plan(request: CreateResponse, engine_items: list[Item]) -> CompactionPlan:
-    """The engine request(s) for a create, given its whole input opened for the engine."""
+def plan(
+    request: CreateResponse, engine_items: list[Item], *, compact_call: bool = False
+) -> CompactionPlan:
+    """The engine request(s) for a create, given its whole input opened for the engine;
+    `compact_call`: the run of POST /v1/responses/compact, a summary of the whole input."""
+    if compact_call:
+        if not engine_items:
+            raise InvalidRequest(
+                "There is nothing to compact: send 'input' or 'previous_response_id'.",
+                param="input",
+                code="missing_required_parameter",
+            )
+        return CompactionPlan(
+            summary_request(request.model, request.instructions, engine_items), "compact"
+        )
     if engine_items and engine_items[-1].get("type") == TRIGGER:
         return CompactionPlan(
             summary_request(request.model, request.instructions, engine_items), "trigger"
@@ -151,17 +161,28 @@ class CompactRequest(BaseModel):
     image: dict[str, Any] | None = None
 
 
-History = Callable[[str | None, str], Awaitable[list[Item]]]
+class CompactionRuns(Protocol):
+    """How a compact call runs: as a stored response (service.responses)."""
+
+    async def start_compaction(
+        self, body: dict[str, Any], request: CreateResponse, owner: str, new_items: list[Item]
+    ) -> Any: ...
+
+    async def final_response(
+        self, events: AsyncIterator[list[StoredEvent] | None]
+    ) -> bytes: ...
 
 
 class CompactionService:
-    def __init__(
-        self, store: EventStore, engine: Engine, sealer: Sealer, history: History
-    ) -> None:
+    """POST /v1/responses/compact. The call is a response like any other: a row, its input
+    items, an event log (created, the compaction item added/done, completed or failed) written
+    through the event writer and run by a worker, under the tenant's in-flight limit. The
+    reply is the SDK's CompactedResponse, under the stored response's id; GET
+    /v1/responses/{id} answers the stored Response, whose output is the compaction item."""
+
+    def __init__(self, store: EventStore, runs: CompactionRuns) -> None:
         self._store = store
-        self._engine = engine
-        self._sealer = sealer
-        self._history = history
+        self._runs = runs
 
     async def compact(self, body: Any, owner: str) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -179,29 +200,34 @@ class CompactionService:
                 code="invalid_value",
             )
         new_items = await resolve_references(self._store, new_items, owner)
-        history = await self._history(request.previous_response_id, owner)
-        items = history + new_items
-        engine_items = unseal(self._sealer, items, owner, len(history))
-        if not engine_items:
-            raise InvalidRequest(
-                "There is nothing to compact: send 'input' or 'previous_response_id'.",
-                param="input",
-                code="missing_required_parameter",
+        # What is stored as its request: the fields that shape the run, and the mark that
+        # makes a rebuilt job compact again (the input is stored as its input items).
+        stored = {
+            key: value
+            for key, value in (
+                ("model", request.model),
+                ("instructions", request.instructions),
+                ("previous_response_id", request.previous_response_id),
             )
-        try:
-            summary, finish = await summarise(
-                self._engine, summary_request(request.model, request.instructions, engine_items)
-            )
-        except EngineError as error:
+            if value is not None
+        }
+        create = parse_create_request(stored)
+        created = await self._runs.start_compaction(
+            {**stored, COMPACT_CALL: True}, create, owner, new_items
+        )
+        assert created.events is not None  # not background: the call waits for its end
+        response = orjson.loads(await self._runs.final_response(created.events))
+        if response["status"] != "completed":
+            failure = response.get("error") or {}
             raise EngineUnavailable(
-                f"The engine could not write the summary: {error.message}", code="engine_error"
-            ) from None
-        item = compaction_item(self._sealer.seal_summary(summary, owner))
-        COMPACTIONS["compact"].inc()
+                "The engine could not write the summary: "
+                + str(failure.get("message", "the run did not complete.")),
+                code="engine_error",
+            )
         return {
-            "id": ids.new_id(ids.RESPONSE),
+            "id": response["id"],
             "object": "response.compaction",
-            "created_at": int(time.time()),
-            "output": [*kept_user_messages(items), item],
-            "usage": usage(finish.input_tokens, finish.output_tokens),
+            "created_at": response["created_at"],
+            "output": [*kept_user_messages(created.items or []), *response["output"]],
+            "usage": response["usage"],
         }

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from domain.builder import ResponseBuilder, resume_builder
+from domain.compaction import COMPACT_CALL
 from domain.engine import EngineRequest
 from domain.jobs import Job
 from domain.ports import Claim, EventStore
@@ -47,14 +48,15 @@ async def load_job(
     events = await read_log(store, response_id)
     if record is None or not events:
         return None
-    request = parse_create_request(orjson.loads(record.request))
+    body = orjson.loads(record.request)
+    request = parse_create_request(body)
     items, _ = await store.input_items(response_id, after=None, limit=100_000, descending=False)
     stored_items = [orjson.loads(i) for i in items]
     engine_items = stored_items
     if sealer is not None:  # sealed reasoning was checked when the response was created
         engine_items = unseal(sealer, stored_items, record.owner, len(stored_items))
     builder = resume_builder(events)
-    work = plan(request, engine_items)
+    work = plan(request, engine_items, compact_call=body.get(COMPACT_CALL) is True)
     engine_request = work.engine_request
     if builder.next_seq > 2:
         # Picked up midway (its worker died): continue the partial reply where possible.

@@ -138,6 +138,22 @@ class ResponsesService:
                 await self._conversations.abandon(conversation, response_id)
             raise
 
+    async def start_compaction(
+        self, body: dict[str, Any], request: CreateResponse, owner: str, new_items: list[Any]
+    ) -> Created:
+        """The run of a compact call (service.compaction): a stored response whose output is
+        one compaction item, admitted, logged and run like a create."""
+        response_id = ids.new_id(ids.RESPONSE)
+        slot = await self._inflight.acquire(owner)
+        try:
+            history = await self._history(request.previous_response_id, owner)
+            return await self._start(
+                body, request, owner, response_id, history, new_items, slot, compact_call=True
+            )
+        except BaseException:
+            slot.release()
+            raise
+
     async def _start(
         self,
         body: Any,
@@ -147,6 +163,8 @@ class ResponsesService:
         history: list[dict[str, Any]],
         new_items: list[dict[str, Any]],
         slot: Slot,
+            *,
+        compact_call: bool = False,
     ) -> Created:
         store = request.store is not False
         items = history + new_items
@@ -160,7 +178,8 @@ class ResponsesService:
         builder.start()
         first_events = encode(builder.drain())
         snapshot = dict(response)  # what a background POST answers, before the worker moves on
-        work = plan(request, engine_items)  # compaction first, where the request asks for it
+        # Compaction first, where the request asks for it (or is a compact call).
+        work = plan(request, engine_items, compact_call=compact_call)
         job = Job(
             response_id,
             builder,

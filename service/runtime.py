@@ -291,7 +291,7 @@ class Runtime:
         return cls(
             settings, role, store, bus, writer, engine, dispatcher, responses, conversations,
             audit, jobs, service, auth, retention, idempotency,
-            CompactionService(store, engine, sealer, responses.history),
+            CompactionService(store, responses),
             ModelCatalog(
                 parse_model_map(settings.engine_model_map),
                 settings.engine_urls if settings.engine == "openai" else [],

@@ -19,19 +19,32 @@ from storage.projections import Heads, chain
 from storage.sql_store import SqlEventStore, input_item_rows
 from storage.statements import Statements, creates_only, events_only
 
+# Every statement that updates several response rows first locks them in one order, by id:
+# two such statements (a flush and a heartbeat, a claim and a release) then never wait on each
+# other crosswise. An UPDATE alone locks rows in whatever order its plan visits them (the
+# array's order through unnest, the index's through an IN list, the heap's through a scan).
+# Rows come out of a SELECT's ORDER BY before its locking clause locks them, and MATERIALIZED
+# keeps that SELECT whole; FOR NO KEY UPDATE is the lock the UPDATE itself takes.
+_PG_LOCK_IDS = (
+    "locked AS MATERIALIZED (SELECT id FROM responses WHERE id = ANY($1::varchar[]) "
+    "ORDER BY id FOR NO KEY UPDATE)"
+)
 _PG_FENCE = (
+    "WITH " + _PG_LOCK_IDS + " "
     "UPDATE responses SET last_seq = v.new_seq, updated_at = $5 "
     "FROM unnest($1::varchar[], $2::integer[], $3::integer[], $4::integer[]) "
     "AS v(id, epoch, expected, new_seq) "
-    "WHERE responses.id = v.id AND responses.epoch = v.epoch "
-    "AND responses.last_seq = v.expected RETURNING responses.id"
+    "WHERE responses.id = v.id AND responses.id IN (SELECT id FROM locked) "
+    "AND responses.epoch = v.epoch AND responses.last_seq = v.expected RETURNING responses.id"
 )
 _PG_FENCE_AND_INSERT = (
-    "WITH v AS (SELECT * FROM unnest($1::varchar[], $2::integer[], $3::integer[], "
+    "WITH " + _PG_LOCK_IDS + ", "
+    "v AS (SELECT * FROM unnest($1::varchar[], $2::integer[], $3::integer[], "
     "$4::integer[]) AS v(id, epoch, expected, new_seq)), "
     "moved AS (UPDATE responses SET last_seq = v.new_seq, updated_at = $5 FROM v "
-    "WHERE responses.id = v.id AND responses.epoch = v.epoch "
-    "AND responses.last_seq = v.expected RETURNING responses.id), "
+    "WHERE responses.id = v.id AND responses.id IN (SELECT id FROM locked) "
+    "AND responses.epoch = v.epoch AND responses.last_seq = v.expected "
+    "RETURNING responses.id), "
     "inserted AS (INSERT INTO response_events (response_id, seq, type, data, created_at, hash) "
     "SELECT e.* FROM unnest($6::varchar[], $7::integer[], $8::varchar[], $9::bytea[], "
     "$10::float8[], $11::bytea[]) AS e(response_id, seq, type, data, created_at, hash) "
@@ -64,14 +77,18 @@ _PG_HEADS = (
     "ON e.response_id = h.id AND e.seq = h.seq"
 )
 _PG_FINISH = (
+    "WITH " + _PG_LOCK_IDS + " "
     "UPDATE responses SET status = f.status, snapshot = f.snapshot, "
     "completed_at = f.completed_at, worker = NULL, lease_until = NULL "
     "FROM unnest($1::varchar[], $2::varchar[], $3::bytea[], $4::bigint[]) "
-    "AS f(id, status, snapshot, completed_at) WHERE responses.id = f.id"
+    "AS f(id, status, snapshot, completed_at) "
+    "WHERE responses.id = f.id AND responses.id IN (SELECT id FROM locked)"
 )
 _PG_CLAIM = (
+    "WITH " + _PG_LOCK_IDS + " "
     "UPDATE responses SET epoch = epoch + 1, worker = $2, lease_until = $3, updated_at = $4 "
-    "WHERE id = ANY($1::varchar[]) AND status IN (" + ", ".join(f"'{s}'" for s in RUNNING) + ") "
+    "WHERE id IN (SELECT id FROM locked) "
+    "AND status IN (" + ", ".join(f"'{s}'" for s in RUNNING) + ") "
     "AND (lease_until IS NULL OR lease_until < $4) "
     "RETURNING id, epoch, cancel_requested, last_seq"
 )

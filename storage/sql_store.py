@@ -10,7 +10,18 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.ports import AppendBatch, Claim, Final, ResponseRecord, StoredEvent
@@ -148,13 +159,30 @@ def _delete(conn: Connection, response_id: str, key: bytes) -> bool:
     return True
 
 
+def _locked(*where: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`responses.id IN` the rows that match `where`, on PostgreSQL locked by id first: every
+    update of several response rows locks them in that one order, so two never deadlock (see
+    storage.postgres). SQLite has one writer at a time and no row locks."""
+    locked = (
+        select(responses.c.id)
+        .where(*where)
+        .order_by(responses.c.id)
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE: the lock the UPDATE itself takes
+        .cte("locked")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    return responses.c.id.in_(select(locked.c.id))
+
+
 def _heartbeat(
     conn: Connection, worker: str, ids: list[str], lease_until: float
 ) -> dict[str, bool]:
     rows = conn.execute(
         update(responses)
         .where(
-            responses.c.worker == worker, responses.c.id.in_(ids), responses.c.status.in_(RUNNING)
+            _locked(responses.c.id.in_(ids)),
+            responses.c.worker == worker,
+            responses.c.status.in_(RUNNING),
         )
         .values(lease_until=lease_until)
         .returning(responses.c.id, responses.c.cancel_requested)
@@ -183,7 +211,9 @@ def _stalled(conn: Connection, now: float, enqueue_grace: float, limit: int) -> 
     )
     ids = [row[0] for row in conn.execute(select(responses.c.id).where(condition).limit(limit))]
     if ids:
-        conn.execute(update(responses).where(responses.c.id.in_(ids)).values(updated_at=now))
+        conn.execute(
+            update(responses).where(_locked(responses.c.id.in_(ids))).values(updated_at=now)
+        )
     return ids
 
 
@@ -203,12 +233,18 @@ def _expired_leases(conn: Connection, now: float, limit: int) -> tuple[list[str]
 
 
 def _release(conn: Connection, worker: str) -> int:
-    result = conn.execute(
+    # Counted from RETURNING: SQLite gives no rowcount for a statement that starts with WITH.
+    released = conn.execute(
         update(responses)
-        .where(responses.c.worker == worker, responses.c.status.in_(RUNNING))
+        .where(
+            _locked(responses.c.worker == worker, responses.c.status.in_(RUNNING)),
+            responses.c.worker == worker,
+            responses.c.status.in_(RUNNING),
+        )
         .values(lease_until=0.0, worker=None)
+        .returning(responses.c.id)
     )
-    return int(result.rowcount)
+    return len(released.all())
 
 
 class SqlEventStore:

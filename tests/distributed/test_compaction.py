@@ -80,3 +80,18 @@ def test_context_management_compacts_on_the_worker(compacting: Cluster):
         )
         assert [i.type for i in reply.output] == ["compaction", "message"]
         assert reply.output_text == "then ship beta"
+
+
+def test_a_compact_call_is_stored_and_read_from_the_other_api(compacting: Cluster):
+    with _sdk(compacting, 0) as first, _sdk(compacting, 1) as second:
+        compacted = first.responses.compact(model="m", input=HISTORY)
+        stored = second.responses.retrieve(compacted.id)
+        assert stored.status == "completed"
+        assert [i.type for i in stored.output] == ["compaction"]
+        assert stored.output[0].encrypted_content == compacted.output[-1].encrypted_content
+        inputs = second.responses.input_items.list(compacted.id, order="asc").data
+        assert len(inputs) == len(HISTORY)
+        follow = second.responses.create(
+            model="m", previous_response_id=compacted.id, input="context: recap"
+        )
+        assert SUMMARY in follow.output_text

@@ -39,6 +39,11 @@ def test_the_in_flight_limit_holds_across_api_processes(limited: Cluster):
         assert refused.status_code == 429, refused.text
         assert refused.headers["retry-after"] == "1"
         assert refused.json()["error"]["type"] == "rate_limit_error"
+        # A compact call is a response run like a create: refused as well.
+        compact = httpx.post(api + "/v1/responses/compact", timeout=30,
+                             json={"model": "m", "input": "plan the release"})
+        assert compact.status_code == 429, compact.text
+        assert compact.json()["error"]["code"] == "too_many_in_flight"
     # Cancelled on one process: the other admits the tenant again at once (the row has ended).
     cancelled = httpx.post(f"{api1}/v1/responses/{first.json()['id']}/cancel", timeout=60)
     assert cancelled.json()["status"] == "cancelled"

@@ -3,7 +3,9 @@ both of its setups:
 
 - the built-in OpenAI provider with `openai_base_url` pointed at responsed: Codex compacts
   remotely (its provider "supports remote compaction"), by ending a normal create's input with
-  a `compaction_trigger` item, and carries on from the `compaction` item it gets;
+  a `compaction_trigger` item, and carries on from the `compaction` item it gets. That provider
+  also supports WebSockets: every request, the compaction included, goes over one socket on
+  /v1/responses per `codex exec` (a `response.create` message), none over HTTP;
 - a custom provider: Codex compacts locally, asking for a summary with a normal create.
 
 A small `model_auto_compact_token_limit` makes it compact: the built-in engine counts a word as
@@ -90,12 +92,18 @@ def _messages(turn: list[dict]) -> list[str]:
 
 def test_codex_compacts_remotely_with_its_openai_provider(codex_server: ServerProcess, tmp_path):
     before = _counters(codex_server)
+    log_start = len(codex_server.log_path.read_text(errors="replace"))
     setup = ["-c", f'openai_base_url="{codex_server.base_url}/v1"']
     first, second = _session(codex_server, tmp_path, setup)
     after = _counters(codex_server)
-    # The compaction reached the server as a compaction_trigger (Codex's current protocol).
+    # The compaction reached the server as a compaction_trigger (Codex's current protocol)...
     assert after["trigger"] - before["trigger"] >= 1, codex_server.log_tail()
     assert after["compact"] == before["compact"]
+    # ...over WebSocket mode: the built-in provider supports WebSockets, so each `codex exec`
+    # opened one socket on /v1/responses and sent every request over it, never over HTTP.
+    log = codex_server.log_path.read_text(errors="replace")[log_start:]
+    assert log.count('"WebSocket /v1/responses" [accepted]') == 2, log[-3000:]
+    assert '"POST /v1/responses' not in log, log[-3000:]
     # Compacted mid-turn, the summary was the last word; the engine said it could go on.
     assert _messages(first)[-1] == AFTER_SUMMARY
     assert _messages(second) == [SECOND]  # the resumed turn runs on the compacted history

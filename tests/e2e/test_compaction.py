@@ -4,6 +4,9 @@ foreign item refused, the compaction_trigger protocol and context_management."""
 
 from __future__ import annotations
 
+import json
+
+import httpx
 import openai
 import pytest
 from openai import OpenAI
@@ -39,6 +42,42 @@ def test_compact_keeps_user_messages_then_one_sealed_item(client: OpenAI):
     usage = compacted.usage
     assert usage.input_tokens > 0 and usage.output_tokens > 0
     assert usage.total_tokens == usage.input_tokens + usage.output_tokens
+
+
+def test_a_compact_call_is_stored_in_the_event_log(client: OpenAI, server):
+    compacted = client.responses.compact(model="responsed-builtin", input=HISTORY)
+    item = compacted.output[-1]
+    # Stored under the compacted response's id: a response whose output is the one compaction
+    # item (as the compaction_trigger protocol stores it), its input the request's input.
+    stored = client.responses.retrieve(compacted.id)
+    assert stored.object == "response" and stored.status == "completed"
+    assert [i.type for i in stored.output] == ["compaction"]
+    assert stored.output[0].id == item.id
+    assert stored.output[0].encrypted_content == item.encrypted_content
+    assert stored.usage.output_tokens == compacted.usage.output_tokens
+    inputs = client.responses.input_items.list(compacted.id, order="asc").data
+    assert [getattr(i, "role", None) for i in inputs] == ["user", "assistant", "user"]
+    # Its log replays like any response's: created, the item added/done, completed.
+    with httpx.stream("GET", f"{server.base_url}/v1/responses/{compacted.id}?stream=true",
+                      headers={"Authorization": "Bearer sk-test"}, timeout=30) as replay:
+        assert replay.status_code == 200
+        kinds = [json.loads(line[5:])["type"] for line in replay.iter_lines()
+                 if line.startswith("data: {")]
+    assert kinds == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.compaction.compacting",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    # And it continues like any stored response: previous_response_id gives the engine the
+    # summary instead of the compacted turns.
+    follow = client.responses.create(
+        model="responsed-builtin", previous_response_id=compacted.id, input="context: recap"
+    )
+    assert "Summary: plan the alpha release | then ship beta" in follow.output_text
+    assert "the plan has three steps" not in follow.output_text
 
 
 def test_compaction_item_round_trip_gives_the_engine_its_summary(client: OpenAI):

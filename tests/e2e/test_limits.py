@@ -71,6 +71,10 @@ def test_in_flight_and_reader_limits_answer_429_with_retry_after(limited: Server
     with OpenAI(base_url=limited.base_url + "/v1", api_key="x", max_retries=0) as sdk, \
             pytest.raises(openai.RateLimitError):
         sdk.responses.create(model="m", input="x")
+    # A compact call is a response run like a create: it takes a slot too.
+    compact = http.post("/v1/responses/compact", json={"model": "m", "input": "x"})
+    assert _error(compact, 429)["code"] == "too_many_in_flight"
+    assert compact.headers["retry-after"] == "1"
 
     with http.stream("GET", f"/v1/responses/{response_id}?stream=true") as reader:
         assert reader.status_code == 200

@@ -119,6 +119,20 @@ def test_plan_for_a_trigger_summarises_everything():
     assert any(m.get("role") == "tool" for m in messages)  # the whole history is summarised
 
 
+def test_plan_for_a_compact_call_summarises_the_whole_input_or_refuses_an_empty_one():
+    # A compact call (and the job a worker rebuilds from its stored request) summarises
+    # everything, with no trigger item, even under a context_management threshold.
+    request = _request(instructions="sys",
+                       context_management=[{"type": "compaction", "compact_threshold": 10_000}])
+    work = plan(request, _history(), compact_call=True)
+    assert work.compact == "compact" and work.engine_request.purpose == "summarise"
+    assert work.then_request is None
+    assert work.engine_request.messages[-1] == {"role": "user", "content": SUMMARY_PROMPT}
+    with pytest.raises(InvalidRequest) as caught:
+        plan(_request(), [], compact_call=True)
+    assert (caught.value.param, caught.value.code) == ("input", "missing_required_parameter")
+
+
 def test_plan_past_the_threshold_summarises_before_the_last_user_message():
     request = _request(context_management=[{"type": "compaction", "compact_threshold": 3}])
     work = plan(request, _history())
