@@ -9,6 +9,7 @@ wrong in OpenAI's words).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Generic, TypeVar, get_origin
 
 import orjson
@@ -22,6 +23,8 @@ from domain.limits import check_depth
 
 JSON = "application/json"
 B = TypeVar("B", bound=BaseModel)
+# A body larger than this is parsed and walked in a thread.
+_INLINE_PARSE_BYTES = 1024 * 1024
 
 
 class JsonBody(Generic[B]):
@@ -69,6 +72,14 @@ def parse_json(raw: bytes) -> Any:
     return body
 
 
+async def parse_json_off_loop(raw: bytes) -> Any:
+    """`parse_json`; a body of megabytes takes a while to parse and walk, so in a thread: the
+    event loop keeps every running stream flowing meanwhile."""
+    if len(raw) > _INLINE_PARSE_BYTES:
+        return await asyncio.to_thread(parse_json, raw)
+    return parse_json(raw)
+
+
 def body_kind(handler: BaseRouteHandler) -> tuple[type[JsonBody[Any]], type[BaseModel]] | None:
     """(JsonBody or OptionalJsonBody, the documenting model) of a handler's `payload`."""
     field = handler.parsed_fn_signature.parameters.get("payload")
@@ -88,9 +99,9 @@ async def provide_body(request: Request[Any, Any, Any]) -> JsonBody[Any]:
     kind = described[0]
     if kind.required:
         check_json_type(request)
-        return kind(parse_json(await request.body()))
+        return kind(await parse_json_off_loop(await request.body()))
     raw = await request.body()
     if not raw.strip():
         return kind({})
     check_json_type(request)
-    return kind(parse_json(raw))
+    return kind(await parse_json_off_loop(raw))

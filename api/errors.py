@@ -39,6 +39,8 @@ ERROR_CODES = {
     "unsupported_media_type": "The body was not sent as application/json.",
     "missing_api_key": "No API key was sent.",
     "invalid_api_key": "The API key is unknown or revoked.",
+    "too_many_auth_failures": "Too many failed authentications from this client address; "
+    "retry after Retry-After seconds.",
     "tenant_not_allowed": "Only an admin key can read another tenant's data.",
     "too_many_in_flight": "Too many of this tenant's responses are queued or running.",
     "too_many_subscribers": "Too many clients are streaming this response.",

@@ -21,12 +21,13 @@ WebSocket routes are not HTTP operations and stay out of the document. A new rep
 pydantic model in api.schema (a page: subclass `Page` with a typed `data`); a new event type is
 a member of domain.events.EventType; a new error code an entry of api.errors.ERROR_CODES.
 
-Derived without being written: 400 for an operation with parameters or a body, 401 when keys
-are required, 404 when the path names something, 413 and 415 with a body; event types from
-domain.events; error codes from api.errors.ERROR_CODES; the limits from the models' fields and
-from this deployment's settings. Written by hand here: the document's title and introduction,
-the default wording of the derived errors, and the two settings-dependent bounds of a create
-request (`input` items, `max_output_tokens`), which no model field holds.
+Derived without being written: 400 for an operation with parameters or a body, 401 and 429
+(failed authentications throttled) when keys are required, 404 when the path names something,
+413 and 415 with a body; event types from domain.events; error codes from
+api.errors.ERROR_CODES; the limits from the models' fields and from this deployment's settings.
+Written by hand here: the document's title and introduction, the default wording of the derived
+errors, and the two settings-dependent bounds of a create request (`input` items,
+`max_output_tokens`), which no model field holds.
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ _DERIVED_ERRORS = {
     404: "Nothing of that id for this tenant (another tenant's ids answer the same).",
     413: "The body is over {max_body_bytes} bytes.",
     415: "The body was not sent as application/json.",
+    429: "Too many failed authentications from this client address; retry after Retry-After "
+    "seconds.",
     503: "A storage dependency (the database, Redis) is unavailable; retry after Retry-After "
     "seconds.",
 }
@@ -199,12 +202,17 @@ def _replies(op: _Operation, settings: Settings, models: _Models, *, has_input: 
         if applies:
             text = _DERIVED_ERRORS[status].format(max_body_bytes=settings.max_body_bytes)
             replies[str(status)] = _error(text)
+    if derived[401]:  # failed authentications are throttled per address (api.auth)
+        replies["429"] = _error(_DERIVED_ERRORS[429], _RETRY_AFTER)
     if op.path.startswith("/v1/"):  # every use case needs the store (api.errors: outages)
         replies["503"] = _error(_DERIVED_ERRORS[503], _RETRY_AFTER)
     for status, spec in sorted(declared.items()):
         headers = _RETRY_AFTER if isinstance(spec, Refusal) and spec.retry_after else None
         if spec.data_container is Error:
-            replies[str(status)] = _error(spec.description, headers)
+            description = spec.description
+            if status == 429 and derived[401]:
+                description += " Or: " + _DERIVED_ERRORS[429]
+            replies[str(status)] = _error(description, headers)
         else:
             assert isinstance(spec.data_container, type)
             replies[str(status)] = {

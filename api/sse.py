@@ -17,6 +17,8 @@ def frame(event: StoredEvent) -> bytes:
     kind = _type_bytes.get(event.type)
     if kind is None:
         kind = _type_bytes[event.type] = event.type.encode()
+    if event.seq < 0:  # not in the log (a stream's outage error): no id to resume from
+        return b"event: %s\ndata: %s\n\n" % (kind, event.data)
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.seq, kind, event.data)
 
 

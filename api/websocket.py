@@ -55,7 +55,7 @@ _DENIAL = "websocket.http.response"  # the ASGI extension for refusing a handsha
 async def responses_socket(socket: WebSocket[Any, Any, Any]) -> None:
     runtime = _runtime(socket.app.state)
     try:
-        principal = await authenticate(runtime, socket.scope["headers"])
+        principal = await authenticate(runtime, socket.scope)
     except ResponsedError as error:
         await _refuse(socket, error)
         return

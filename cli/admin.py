@@ -6,6 +6,7 @@ import argparse
 import time
 from typing import TextIO
 
+from service.audit_key import audit_key
 from service.runtime import Stores, build_retention, with_stores
 from service.settings import Settings
 
@@ -54,10 +55,13 @@ async def keys_command(settings: Settings, args: argparse.Namespace) -> int:
 async def purge_command(settings: Settings) -> int:
     async def run(stores: Stores) -> int:
         purged = await build_retention(settings, stores.retention).purge()
-        print(f"purged {purged.responses} responses and {purged.audit_rows} audit rows")
+        print(f"purged {purged.responses} responses and {purged.audit_rows} audit rows, "
+              f"{purged.conversations} conversations")
         return 0
 
-    return await with_stores(settings.resolved_database_url, run)
+    # A purge records what it removes in the audit ledger: it needs the audit key.
+    key = audit_key(settings.audit_key, settings.data_dir, create=False)
+    return await with_stores(settings.resolved_database_url, run, audit_key=key)
 
 
 def _when(moment: float | None) -> str:

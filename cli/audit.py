@@ -12,6 +12,7 @@ import orjson
 from cli.flags import add_setting_flags
 from domain.ports import ToolCallFilter
 from service.audit import AuditService
+from service.audit_key import audit_key
 from service.runtime import Stores, with_stores
 from service.settings import Settings
 
@@ -35,7 +36,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     export.add_argument("--since", type=float, default=None, help="created at or after (Unix s)")
     export.add_argument("--until", type=float, default=None, help="created before (Unix s)")
     verify = actions.add_parser(
-        "verify", help="check every response's event hash chain; exit 1 naming broken ones"
+        "verify", help="check every response's keyed event chain, its end and the audit ledger; "
+        "exit 1 naming what is broken"
+    )
+    verify.add_argument(
+        "--ledger-head", default=None, metavar="POSITION:MAC",
+        help="a ledger head printed by an earlier verify and kept outside the database: "
+        "also check that the ledger still holds it",
     )
     for parser in (export, verify):
         add_setting_flags(parser, "audit")
@@ -100,31 +107,38 @@ async def _export(service: AuditService, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _verify(service: AuditService) -> int:
+async def _verify(service: AuditService, settings: Settings, args: argparse.Namespace) -> int:
+    key = audit_key(settings.audit_key, settings.data_dir, create=False)
     progress = Progress("verifying", sys.stderr.isatty())
     try:
-        checked, broken = await service.verify(progress)
+        verdict = await service.verify(key, progress, anchor=args.ledger_head)
     finally:
         progress.close()
-    if not broken:
-        print(f"verified {checked} responses: every event chain is intact")
+    # Kept outside the database, this line lets a later verify see the ledger cut short.
+    print(f"ledger head {verdict.ledger_head}")
+    if verdict.anchor_note:
+        print(verdict.anchor_note)
+    if not verdict.broken:
+        print(f"verified {verdict.checked} responses: every event chain, end and ledger entry "
+              "is intact")
         return 0
-    for response_id, reason in broken:
-        print(f"{response_id}: {reason}")
-    print(f"{len(broken)} of {checked} responses failed verification", file=sys.stderr)
+    for what, reason in verdict.broken:
+        print(f"{what}: {reason}")
+    print(f"{len(verdict.broken)} problems in {verdict.checked} responses and the audit ledger",
+          file=sys.stderr)
     return 1
 
 
-async def _run(stores: Stores, args: argparse.Namespace) -> int:
+async def _run(stores: Stores, settings: Settings, args: argparse.Namespace) -> int:
     service = AuditService(stores.audit)
     if args.audit_command == "export":
         return await _export(service, args)
-    return await _verify(service)
+    return await _verify(service, settings, args)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     async def use(stores: Stores) -> int:
-        return await _run(stores, args)
+        return await _run(stores, settings, args)
 
     # Only reads: an unmigrated SQLite file is left as it is.
     return asyncio.run(with_stores(settings.resolved_database_url, use, migrate=False))

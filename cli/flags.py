@@ -17,9 +17,11 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "worker": tuple(setting_fields()),
     "config": tuple(setting_fields()),
     "migrate": STORE,
-    "audit": STORE,
+    "audit": (*STORE, "audit_key"),
     "keys": (*STORE, "auth_cache_s"),
-    "purge": (*STORE, "response_ttl_s", "audit_ttl_s", "purge_batch"),
+    "purge": (
+        *STORE, "response_ttl_s", "audit_ttl_s", "conversation_ttl_s", "purge_batch", "audit_key"
+    ),
 }
 
 

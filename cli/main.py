@@ -20,6 +20,10 @@ def _serve(settings: Settings) -> None:
     import uvicorn
 
     from api.app import create_app
+    from api.http_limits import HttpLimits, guarded_protocol
+    from service.runtime import check_store
+
+    check_store(settings)
 
     app = create_app(settings)
     # Each streamed token allocates a few short-lived dicts; with the default threshold (700)
@@ -34,7 +38,10 @@ def _serve(settings: Settings) -> None:
         log_level=settings.log_level,
         access_log=settings.access_log,
         loop="auto",
-        http="auto",
+        http=guarded_protocol(HttpLimits(
+            settings.max_headers, settings.max_header_bytes, settings.header_timeout_s,
+            settings.body_timeout_s,
+        )),
         timeout_graceful_shutdown=5,
     )
 
@@ -69,8 +76,9 @@ def _worker(settings: Settings) -> None:
 
 
 def _migrate(settings: Settings) -> None:
-    from service.runtime import migrate
+    from service.runtime import check_store, migrate
 
+    check_store(settings)
     url = settings.resolved_database_url
     asyncio.run(migrate(url))
     print(f"migrated {url.split('@')[-1]}")

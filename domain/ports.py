@@ -243,10 +243,23 @@ class AuditStore(Protocol):
         ...
 
     async def verify(
-        self, progress: Callable[[int, int], None] | None = None, page: int = 200
-    ) -> tuple[int, list[tuple[str, str]]]:
-        """(responses checked, [(response id, what is wrong)])."""
+        self,
+        key: bytes,
+        progress: Callable[[int, int], None] | None = None,
+        page: int = 200,
+        anchor: str | None = None,
+    ) -> Verdict:
+        """Check every response's keyed chain and its end against the audit ledger, and the
+        ledger itself; `anchor` is a ledger head ("position:mac") kept from an earlier run."""
         ...
+
+
+@dataclass(slots=True)
+class Verdict:
+    checked: int = 0  # responses checked
+    broken: list[tuple[str, str]] = field(default_factory=list)  # (response id, what is wrong)
+    ledger_head: str = "0:"  # "position:mac" of the ledger's last entry
+    anchor_note: str | None = None  # what became of the anchor asked for
 
 
 class KeyStore(Protocol):
@@ -272,6 +285,11 @@ class RetentionStore(Protocol):
 
     async def purge_audit(self, cutoff: float, limit: int) -> int:
         """Up to `limit` tool-call audit rows created before `cutoff`."""
+        ...
+
+    async def purge_conversations(self, cutoff: float, limit: int) -> int:
+        """Up to `limit` conversations idle since before `cutoff` (created then, no item added
+        since) with their items; one a response is running on stays."""
         ...
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from domain.errors import InvalidRequest
 from domain.pages import list_page
-from domain.ports import AuditStore, ToolCallFilter
+from domain.ports import AuditStore, ToolCallFilter, Verdict
 
 
 class AuditService:
@@ -31,6 +31,9 @@ class AuditService:
         return self._store.iterate(where)
 
     async def verify(
-        self, progress: Callable[[int, int], None] | None = None
-    ) -> tuple[int, list[tuple[str, str]]]:
-        return await self._store.verify(progress)
+        self,
+        key: bytes,
+        progress: Callable[[int, int], None] | None = None,
+        anchor: str | None = None,
+    ) -> Verdict:
+        return await self._store.verify(key, progress, anchor=anchor)

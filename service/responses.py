@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from domain.response import RUNNING, TERMINAL_EVENTS, fold, new_response
 from service.compaction import check_trigger, plan
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher
-from service.follow import follow
+from service.follow import UNNUMBERED, follow
 from service.history import previous_response_items
 from service.input_items import resolve_references, tool_outputs, unseal
 from service.jobs import read_log
@@ -59,6 +59,8 @@ class ResponsesService:
         dispatcher: Dispatcher,
         *,
         keepalive_s: float = 15.0,
+        is_outage: Callable[[BaseException], bool] | None = None,
+        outage_s: float = 60.0,
         local_bus: Bus | None = None,
         conversations: ConversationsService | None = None,
         sealer: Sealer | None = None,
@@ -73,6 +75,8 @@ class ResponsesService:
         self._writer = writer
         self._dispatcher = dispatcher
         self._keepalive_s = keepalive_s
+        self._is_outage = is_outage or (lambda error: False)
+        self._outage_s = outage_s
         self._conversations = conversations
         self._sealer = sealer
         self._audit_unstored = audit_unstored
@@ -270,6 +274,8 @@ class ResponsesService:
                 cursor,
                 replay_first=replay_first,
                 keepalive_s=self._keepalive_s,
+                is_outage=self._is_outage,
+                outage_s=self._outage_s,
             ):
                 yield events
         finally:
@@ -283,6 +289,8 @@ class ResponsesService:
         async for batch in events:
             if batch and batch[-1].type in TERMINAL_EVENTS:
                 return orjson.dumps(orjson.loads(batch[-1].data)["response"])
+            if batch and batch[-1].seq == UNNUMBERED:  # the store stayed away past the limit
+                raise ServiceUnavailable(code="service_unavailable")
         raise RuntimeError("the event stream ended without a terminal event")
 
     # -- read -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from domain.ports import RetentionStore
@@ -22,12 +22,16 @@ PURGED = metrics.Counter("responsed_purged_responses_total", "Expired responses 
 PURGED_AUDIT = metrics.Counter("responsed_purged_audit_rows_total", "Expired audit rows purged.")
 metrics.register(PURGED)
 metrics.register(PURGED_AUDIT)
+PURGED_CONVERSATIONS = metrics.Counter(
+    "responsed_purged_conversations_total", "Idle conversations purged.")
+metrics.register(PURGED_CONVERSATIONS)
 
 
 @dataclass(slots=True)
 class Purged:
     responses: int = 0
     audit_rows: int = 0
+    conversations: int = 0
 
 
 async def _pause(started: float) -> None:
@@ -47,10 +51,12 @@ class Retention:
         batch: int = 500,
         interval_s: float = 60.0,
         clock: Callable[[], float] = time.time,
+        conversation_ttl_s: float = 0.0,
     ) -> None:
         self._store = store
         self._response_ttl_s = response_ttl_s
         self._audit_ttl_s = audit_ttl_s
+        self._conversation_ttl_s = conversation_ttl_s
         self._batch = max(1, batch)
         self._interval_s = interval_s
         self._clock = clock
@@ -70,6 +76,10 @@ class Retention:
                 if count < self._batch:
                     break
                 await _pause(started)
+        if self._conversation_ttl_s > 0:
+            purged.conversations = await self._batches(
+                self._store.purge_conversations, now - self._conversation_ttl_s)
+            PURGED_CONVERSATIONS.inc(purged.conversations)
         if self._audit_ttl_s > 0:
             cutoff = now - self._audit_ttl_s
             while True:
@@ -82,8 +92,19 @@ class Retention:
                 await _pause(started)
         return purged
 
+    async def _batches(self, purge: Callable[[float, int], Awaitable[int]], cutoff: float) -> int:
+        total = 0
+        while True:
+            started = time.monotonic()
+            count = await purge(cutoff, self._batch)
+            total += count
+            if count < self._batch:
+                return total
+            await _pause(started)
+
     def start(self) -> None:
-        if self._interval_s > 0 and (self._response_ttl_s > 0 or self._audit_ttl_s > 0):
+        ttls = (self._response_ttl_s, self._audit_ttl_s, self._conversation_ttl_s)
+        if self._interval_s > 0 and any(ttl > 0 for ttl in ttls):
             self._task = asyncio.create_task(self._run(), name="retention")
 
     async def _run(self) -> None:
@@ -95,9 +116,9 @@ class Retention:
             except Exception:
                 log.warning("purge failed; trying again later", exc_info=True)
                 continue
-            if purged.responses or purged.audit_rows:
-                log.info("purged %d responses, %d audit rows", purged.responses,
-                         purged.audit_rows)
+            if purged.responses or purged.audit_rows or purged.conversations:
+                log.info("purged %d responses, %d audit rows, %d conversations",
+                         purged.responses, purged.audit_rows, purged.conversations)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine as SyncEngine
@@ -27,7 +28,9 @@ from domain.ports import (
     RetentionStore,
 )
 from service.audit import AuditService
+from service.audit_key import audit_key as load_audit_key
 from service.auth import Authenticator
+from service.auth_throttle import FailureThrottle
 from service.compaction import CompactionService
 from service.conversations import ConversationsService
 from service.dispatch import Dispatcher, LocalDispatcher, QueueDispatcher, process_name
@@ -45,7 +48,7 @@ from service.settings import Settings
 from service.writer import EventWriter
 from storage.audit_store import SqlAuditStore
 from storage.conversation_store import SqlConversationStore
-from storage.database import create_engines, is_sqlite
+from storage.database import create_engines, is_sqlite, normalise_url
 from storage.idempotency_store import IdempotencyStore
 from storage.inspect_store import SqlInspectStore
 from storage.key_store import SqlKeyStore
@@ -66,6 +69,7 @@ from storage.redis_jobs import RedisJobQueue
 from storage.retention import SqlRetentionStore
 from storage.sql_store import SqlEventStore
 from storage.sqlite import SqliteEventStore
+from storage.sqlite_check import StoreUnusable, check_sqlite
 from worker.engines.builtin import BuiltinEngine
 from worker.engines.openai_chat import OpenAIChatEngine, parse_model_map
 from worker.service import WorkerService
@@ -107,22 +111,23 @@ async def migrate(url: str) -> None:
     await upgrade(url)
 
 
-def sql_event_store(url: str) -> SqlEventStore:
-    """The event store of the database at `url`: SQLite's or PostgreSQL's adapter."""
+def sql_event_store(url: str, audit_key: bytes = b"") -> SqlEventStore:
+    """The event store of the database at `url`: SQLite's or PostgreSQL's adapter. `audit_key`
+    keys the event chains and the audit ledger it writes."""
     writer, reader = create_engines(url)
     if is_sqlite(url):
         assert isinstance(writer, SyncEngine)
-        return SqliteEventStore(writer, reader)
+        return SqliteEventStore(writer, reader, audit_key)
     assert isinstance(writer, AsyncEngine)
-    return PostgresEventStore(writer, reader)
+    return PostgresEventStore(writer, reader, audit_key)
 
 
-async def open_stores(url: str, *, migrate: bool = True) -> Stores:
+async def open_stores(url: str, *, migrate: bool = True, audit_key: bytes = b"") -> Stores:
     """The stores of the database at `url`. SQLite migrates itself (unless `migrate` is False,
     for commands that only read); PostgreSQL is migrated by `responsed migrate`."""
     if migrate and is_sqlite(url):
         await upgrade(url)
-    events = sql_event_store(url)
+    events = sql_event_store(url, audit_key)
     reader = events.reader
     return Stores(
         events=events,
@@ -130,15 +135,19 @@ async def open_stores(url: str, *, migrate: bool = True) -> Stores:
         audit=SqlAuditStore(reader),
         keys=SqlKeyStore(events),
         retention=SqlRetentionStore(events),
-        inspect=SqlInspectStore(reader),
+        inspect=SqlInspectStore(reader, audit_key),
     )
 
 
 async def with_stores(
-    url: str, use: Callable[[Stores], Awaitable[T]], *, migrate: bool = True
+    url: str,
+    use: Callable[[Stores], Awaitable[T]],
+    *,
+    migrate: bool = True,
+    audit_key: bytes = b"",
 ) -> T:
     """Run a one-shot command against the stores, closing them after."""
-    stores = await open_stores(url, migrate=migrate)
+    stores = await open_stores(url, migrate=migrate, audit_key=audit_key)
     try:
         return await use(stores)
     finally:
@@ -166,7 +175,26 @@ def build_retention(settings: Settings, store: RetentionStore) -> Retention:
     return Retention(
         store, response_ttl_s=settings.response_ttl_s, audit_ttl_s=settings.audit_ttl_s,
         batch=settings.purge_batch, interval_s=settings.purge_interval_s,
+        conversation_ttl_s=settings.conversation_ttl_s,
     )
+
+
+def check_store(settings: Settings) -> None:
+    """Refuse an SQLite store that cannot be served before anything starts on it
+    (StoreUnusable, a ValueError: one line saying what, where and what to do)."""
+    if settings.database_url:
+        url = normalise_url(settings.database_url)
+        if not is_sqlite(url):
+            return
+        path = Path(url.split(":///", 1)[1])
+    else:
+        path = Path(settings.data_dir).expanduser().resolve() / "responsed.db"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreUnusable(f"cannot create the data directory {path.parent} ({error.strerror}); "
+                            "set --data-dir to a writable place") from None
+    check_sqlite(path, settings.sqlite_check_s)
 
 
 @dataclass
@@ -195,6 +223,7 @@ class Runtime:
     compaction: CompactionService | None = None  # POST /v1/responses/compact
     models: ModelCatalog | None = None  # GET /v1/models
     input_tokens: InputTokensService | None = None
+    auth_throttle: FailureThrottle = field(default_factory=lambda: FailureThrottle(1, 0.0))
     inspect: InspectService | None = None  # the inspector's reads (API processes)
 
     @classmethod
@@ -208,7 +237,8 @@ class Runtime:
             raise ValueError("a worker process needs --redis-url (and a shared database)")
         engine = build_engine(settings)
         if stores is None:
-            stores = await open_stores(url)
+            key = load_audit_key(settings.audit_key, settings.data_dir)
+            stores = await open_stores(url, audit_key=key)
             concurrent_writes = not is_sqlite(url)
         else:
             concurrent_writes = False
@@ -216,7 +246,12 @@ class Runtime:
         local_bus = MemoryBus()
         bus: Bus = RedisBus(settings.redis_url) if distributed else local_bus
         writer = EventWriter(
-            store, bus, local_bus=local_bus, concurrent_writes=concurrent_writes
+            store,
+            bus,
+            local_bus=local_bus,
+            concurrent_writes=concurrent_writes,
+            is_outage=is_outage,
+            outage_s=settings.store_outage_s,
         )
         writer.start()
         if distributed and not settings.encryption_key:
@@ -224,6 +259,9 @@ class Runtime:
             # one process could not be opened by the next.
             log.warning("distributed mode without --encryption-key: set the same key on every "
                         "process, or sealed reasoning will not round-trip between them")
+        if distributed and not settings.audit_key:
+            log.warning("distributed mode without --audit-key: set the same key on every "
+                        "process, or `responsed audit verify` cannot check their chains")
         sealer = Sealer.from_settings(settings.encryption_key, settings.data_dir)
         runner = Runner(engine, writer, sealer=sealer, audit_unstored=settings.audits_unstored)
         role, dispatcher, jobs, service = await _dispatch(
@@ -236,6 +274,8 @@ class Runtime:
             writer,
             dispatcher,
             keepalive_s=settings.keepalive_s,
+            is_outage=is_outage,
+            outage_s=settings.store_outage_s,
             local_bus=local_bus,
             conversations=conversations,
             sealer=sealer,
@@ -274,6 +314,7 @@ class Runtime:
                 api_key=settings.engine_api_key,
             ),
             input_tokens,
+            FailureThrottle(settings.auth_failure_burst, settings.auth_failure_rate),
             inspect=InspectService(stores.inspect, responses),
         )
 

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
                                 description="largest request body accepted (413 above)")
     keepalive_s: float = Field(
         15.0, gt=0, description="seconds of silence before an SSE `: keep-alive` comment")
+    store_outage_s: float = Field(
+        60.0, gt=0,
+        description="how long open streams and pending writes wait out a database outage "
+        "(reads and commits retried with backoff, keep-alives sent); past it a stream ends "
+        "with an `error` event")
     redis_url: str = Field(
         "", validation_alias=_env("REDIS_URL"),
         description="`redis://host:port/db`; set: distributed mode (`serve` only serves, "
@@ -135,6 +140,32 @@ class Settings(BaseSettings):
     idempotency_ttl_s: float = Field(
         86400.0, gt=0, description="how long an Idempotency-Key of a create is remembered "
         "(24 hours)")
+    # -- fault handling: the keyed audit, start-up checks, abuse limits, conversation expiry
+    audit_key: str = Field(
+        "", description="secret that keys the event chains and the audit ledger (not the "
+        "encryption key); empty: a key made and kept in `data_dir`")
+    auth_failure_burst: int = Field(
+        50, ge=1, description="failed authentications a client address may make at once "
+        "before 429s")
+    auth_failure_rate: float = Field(
+        2.0, ge=0, description="failed authentications per second an address is allowed after "
+        "its burst; 0 = no throttle")
+    max_headers: int = Field(
+        100, ge=1, description="most header lines in one request (431 above)")
+    max_header_bytes: int = Field(
+        65536, ge=1, description="largest request line plus headers, in bytes (431 above)")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="seconds a client may take to send a request's headers "
+        "(408 after)")
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="longest pause inside a request body, in seconds (the "
+        "connection is closed)")
+    conversation_ttl_s: float = Field(
+        30 * _DAY, ge=0, description="conversations idle this long (no item added) are purged "
+        "with their items (30 days); 0 = keep forever")
+    sqlite_check_s: float = Field(
+        10.0, ge=0, description="seconds `PRAGMA quick_check` may take on an SQLite store at "
+        "start (a larger file is checked as far as it gets); 0 = skip")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="`debug`, `info`, `warning` or `error`")
     access_log: bool = Field(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Callable
 
 from domain.ports import (
@@ -27,15 +28,22 @@ from domain.ports import (
     EventStore,
     Final,
     NewResponse,
+    ResponseRecord,
     StoredEvent,
     ToolCallRecord,
     ToolOutput,
 )
+from domain.response import RUNNING
 from service import metrics
 
 log = logging.getLogger("responsed.writer")
 
-_RETRIES = 5
+_RETRIES = 5  # for errors that are not an outage (a bug, a refused row): they do not heal
+_MAX_DELAY_S = 1.0  # the backoff's ceiling while the store is away
+
+
+def _never(error: BaseException) -> bool:
+    return False
 
 
 class EventWriter:
@@ -47,8 +55,14 @@ class EventWriter:
         local_bus: Bus | None = None,
         max_pending_events: int = 2048,
         concurrent_writes: bool = False,
+        is_outage: Callable[[BaseException], bool] = _never,
+        outage_s: float = 60.0,
     ) -> None:
         self._store = store
+        # A store that is away (is_outage) is waited for, up to outage_s, holding the batches:
+        # generation pauses on room() meanwhile, and nothing is lost, reordered or repeated.
+        self._is_outage = is_outage
+        self._outage_s = outage_s
         self._bus = bus
         # Responses that are not stored are generated and read in this process only.
         self._local_bus = local_bus or bus
@@ -109,6 +123,8 @@ class EventWriter:
         `urgent` events may go ahead of a transaction in flight (see the module's docstring).
         `on_commit` is called as soon as the transaction holding these events has ended.
         """
+        if response_id in self._fenced:
+            return  # refused already: what follows would be refused too (and held meanwhile)
         self._ticket += 1
         pending = self._pending.get(response_id)
         if pending is None:
@@ -260,6 +276,7 @@ class EventWriter:
                 continue  # audit rows alone: nothing to publish, no writer to stop
             if batch.response_id in fenced:
                 self._fenced.add(batch.response_id)
+                self._drop_pending(batch.response_id)
             elif batch.events:
                 published.append(Batch(batch.response_id, batch.events, batch.final is not None))
         try:
@@ -278,19 +295,50 @@ class EventWriter:
         await asyncio.sleep(0)
 
     async def _commit(self, batches: list[AppendBatch]) -> set[str]:
+        deadline = time.monotonic() + self._outage_s
         delay = 0.05
-        for attempt in range(_RETRIES):
+        failures = 0
+        todo = batches
+        landed: set[str] = set()  # ids whose batch an earlier, failed attempt did commit
+        refused: set[str] = set()  # creates given up on while the store is away
+        while True:
             try:
-                return await self._store.append(batches)
-            except Exception:
-                if attempt == _RETRIES - 1:
+                if failures:
+                    # The failed attempt may have committed before its connection went: a
+                    # retry would then be fenced (or a create refused as a duplicate).
+                    landed |= await self._landed(todo)
+                    todo = [b for b in todo if b.response_id not in landed or b.audit_only]
+                fenced = await self._store.append(todo)
+                if failures and fenced:
+                    # Still fenced: an attempt landed between the check and the retry?
+                    fenced -= await self._landed([b for b in todo if b.response_id in fenced])
+                return fenced | refused
+            except Exception as error:
+                failures += 1
+                outage = self._is_outage(error)
+                if outage and failures == _RETRIES and any(b.create for b in todo):
+                    # New responses no client has seen yet are not held: their creates answer
+                    # 503 (the SDKs retry it) while the open streams' batches wait on.
+                    refused |= {b.response_id for b in todo if b.create is not None}
+                    todo = [b for b in todo if b.create is None]
+                    if not todo:
+                        return refused
+                if outage and time.monotonic() >= deadline:
+                    log.error("the store has been away for %.0fs: giving up", self._outage_s)
                     break
-                log.warning("append failed, retrying in %.2fs", delay, exc_info=True)
+                if not outage and failures >= _RETRIES:
+                    break
+                log.warning(
+                    "append failed (%s), retrying in %.2fs",
+                    "store away" if outage else "error",
+                    delay,
+                    exc_info=not outage,
+                )
                 await asyncio.sleep(delay)
-                delay *= 2
+                delay = min(delay * 2, _MAX_DELAY_S)
         # Still refused: find the batches the store rejects, so the others are not lost with them.
-        fenced: set[str] = set()
-        for batch in batches:
+        fenced = set()
+        for batch in todo:
             try:
                 fenced |= await self._store.append([batch])
             except Exception:
@@ -300,7 +348,38 @@ class EventWriter:
                     exc_info=True,
                 )
                 fenced.add(batch.response_id)
-        return fenced
+        return fenced | refused
+
+    async def _landed(self, batches: list[AppendBatch]) -> set[str]:
+        """The ids among these batches whose commit is already in the store. A response's row
+        moves only under its writer's epoch, one batch at a time, so a row at this epoch whose
+        last_seq is the batch's last event (or that has ended, for the batch that ends it)
+        holds exactly this batch."""
+        ids: set[str] = set()
+        for batch in batches:
+            if batch.audit_only or (not batch.events and batch.final is None):
+                continue  # nothing to tell it by (audit rows alone): appended again
+            record = await self._store.get(batch.response_id)
+            if record is not None and _holds(record, batch):
+                ids.add(batch.response_id)
+        return ids
+
+    def _drop_pending(self, response_id: str) -> None:
+        """Events queued behind a refused batch would be refused too: drop them now rather
+        than hold them through an outage."""
+        batch = self._pending.pop(response_id, None)
+        if batch is None:
+            return
+        del self._pending_ticket[response_id]
+        self._urgent.discard(response_id)
+        self._pending_events -= len(batch.events)
+        if self._pending_events < self._max_pending:
+            self._room.set()
+        for callback in self._on_commit.pop(response_id, ()):
+            try:
+                callback()
+            except Exception:
+                log.exception("an on_commit callback failed")
 
     def _oldest_ticket(self) -> float:
         return min(
@@ -327,3 +406,11 @@ class EventWriter:
         self._urgent_wakeup.set()
         tasks, self._tasks = self._tasks, []
         await asyncio.gather(*tasks)
+
+
+def _holds(record: ResponseRecord, batch: AppendBatch) -> bool:
+    if record.epoch != batch.epoch:
+        return False
+    if batch.final is not None:
+        return record.status not in RUNNING and record.last_seq == batch.last_seq
+    return record.last_seq == batch.last_seq and batch.last_seq > batch.expected_last_seq

@@ -1,18 +1,20 @@
-"""Reading the tool-call audit, and checking every response's hash chain (domain.ports.AuditStore
-in SQL)."""
+"""Reading the tool-call audit, and checking every response's keyed chain, its end and the
+audit ledger (domain.ports.AuditStore in SQL)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from domain.ports import ToolCallFilter
+from domain.ports import ToolCallFilter, Verdict
+from storage import ledger
+from storage.audit_checks import LedgerState, end_break, walk_ledger
 from storage.chain import first_break
-from storage.tables import response_events, responses, tool_calls
+from storage.tables import audit_ledger, response_events, responses, tool_calls
 
 _COLUMNS = (
     "id",
@@ -111,11 +113,18 @@ class SqlAuditStore:
             after = rows[-1]["id"]
 
     async def verify(
-        self, progress: Callable[[int, int], None] | None = None, page: int = 200
-    ) -> tuple[int, list[tuple[str, str]]]:
-        """Check every response's chain: (responses checked, [(response id, what is wrong)])."""
-        broken: list[tuple[str, str]] = []
+        self,
+        key: bytes,
+        progress: Callable[[int, int], None] | None = None,
+        page: int = 200,
+        anchor: str | None = None,
+    ) -> Verdict:
+        """Check every response's chain and end against the ledger, and the ledger itself."""
+        verdict = Verdict()
         async with self._reader.connect() as conn:
+            ledger_state = await conn.run_sync(_read_ledger, key, anchor)
+            verdict.ledger_head, verdict.anchor_note = ledger_state.head, ledger_state.anchor_note
+            verdict.broken += ledger_state.broken
             total = int(
                 (await conn.execute(select(func.count()).select_from(responses))).scalar() or 0
             )
@@ -124,14 +133,17 @@ class SqlAuditStore:
                 .where(~response_events.c.response_id.in_(select(responses.c.id)))
                 .distinct()
             )
-            broken += [(row[0], "events remain of a response that has no row") for row in orphans]
-        checked = 0
+            verdict.broken += [
+                (row[0], "events remain of a response that has no row") for row in orphans
+            ]
+        last_entry = ledger_state.last_entry
         after = ""
         while True:
             async with self._reader.connect() as conn:
                 batch = (
                     await conn.execute(
-                        select(responses.c.id, responses.c.last_seq)
+                        select(responses.c.id, responses.c.last_seq, responses.c.status,
+                               responses.c.snapshot)
                         .where(responses.c.id > after)
                         .order_by(responses.c.id)
                         .limit(page)
@@ -155,12 +167,38 @@ class SqlAuditStore:
                     events[response_id].append(
                         (seq, bytes(data), bytes(stored) if stored is not None else None)
                     )
-            for response_id, last_seq in batch:
-                reason = first_break(response_id, events[response_id], last_seq)
+            for response_id, last_seq, status, snapshot in batch:
+                log = events[response_id]
+                reason = first_break(key, response_id, log, last_seq) or end_break(
+                    status, snapshot, log, last_entry.pop(response_id, None)
+                )
                 if reason is not None:
-                    broken.append((response_id, reason))
-            checked += len(batch)
+                    verdict.broken.append((response_id, reason))
+            verdict.checked += len(batch)
             after = ids[-1]
             if progress is not None:
-                progress(checked, total)
-        return checked, sorted(broken)
+                progress(verdict.checked, total)
+        verdict.broken += [
+            (response_id, "deleted without a record: the audit ledger has it ended, with no row")
+            for response_id, entry in last_entry.items()
+            if entry.kind == ledger.ENDED
+        ]
+        verdict.broken.sort()
+        return verdict
+
+
+def _read_ledger(conn: Connection, key: bytes, anchor: str | None) -> LedgerState:
+    c = audit_ledger.c
+    rows = conn.execute(
+        select(c.position, c.response_id, c.kind, c.status, c.last_seq, c.head, c.mac)
+        .order_by(c.position)
+    )
+    return walk_ledger(
+        key,
+        (
+            (position, ledger.Entry(response_id, kind, status, last_seq,
+                                    bytes(head) if head is not None else None), bytes(mac))
+            for position, response_id, kind, status, last_seq, head, mac in rows
+        ),
+        anchor,
+    )

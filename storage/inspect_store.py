@@ -26,8 +26,9 @@ _LIVE_STATUS = case(
 class SqlInspectStore:
     """domain.ports.InspectStore on the SQL schema."""
 
-    def __init__(self, reader: AsyncEngine) -> None:
+    def __init__(self, reader: AsyncEngine, audit_key: bytes = b"") -> None:
         self._reader = reader
+        self._audit_key = audit_key  # the key the event chains are made with
         self._postgres = reader.dialect.name == "postgresql"
 
     def _text(self, column: Any) -> ColumnElement[str]:
@@ -174,7 +175,7 @@ class SqlInspectStore:
                         .order_by(response_events.c.seq)
                     )
                 ]
-                reason = first_break(response_id, events, last_seq)
+                reason = first_break(self._audit_key, response_id, events, last_seq)
                 if reason is not None:
                     broken.append((response_id, reason))
         return len(chosen), broken, more

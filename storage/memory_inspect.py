@@ -98,7 +98,7 @@ class MemoryInspectStore:
         broken = []
         for row in chosen[:limit]:
             events = [(e.seq, e.data, h) for e, h in self._db.events.get(row.id, [])]
-            reason = first_break(row.id, events, row.last_seq)
+            reason = first_break(self._db.audit_key, row.id, events, row.last_seq)
             if reason is not None:
                 broken.append((row.id, reason))
         return len(chosen[:limit]), broken, len(chosen) > limit

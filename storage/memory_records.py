@@ -11,8 +11,10 @@ from typing import Any
 
 from domain import keys
 from domain.keys import KeyRecord
-from domain.ports import ConversationRecord, Items, ToolCallFilter
+from domain.ports import ConversationRecord, Items, ToolCallFilter, Verdict
 from domain.response import RUNNING
+from storage import ledger
+from storage.audit_checks import end_break, walk_ledger
 from storage.chain import first_break
 from storage.memory_store import ConversationRow, MemoryDatabase, page
 
@@ -54,6 +56,7 @@ class MemoryConversationStore:
         row = self._owned(conversation_id, owner)
         if row is not None:
             row.items.extend(items)
+            row.active_at = time.time()
         return row is not None
 
     def _items(self, conversation_id: str) -> Items:
@@ -153,19 +156,36 @@ class MemoryAuditStore:
             after = rows[-1]["id"]
 
     async def verify(
-        self, progress: Callable[[int, int], None] | None = None, page: int = 200
-    ) -> tuple[int, list[tuple[str, str]]]:
+        self,
+        key: bytes,
+        progress: Callable[[int, int], None] | None = None,
+        page: int = 200,
+        anchor: str | None = None,
+    ) -> Verdict:
         db = self._db
-        broken = [(rid, "events remain of a response that has no row")
-                  for rid in db.events if rid not in db.responses]
+        state = walk_ledger(key, db.ledger_rows, anchor)
+        last_entry = dict(state.last_entry)
+        verdict = Verdict(ledger_head=state.head, anchor_note=state.anchor_note)
+        verdict.broken += state.broken
+        verdict.broken += [(rid, "events remain of a response that has no row")
+                           for rid in db.events if rid not in db.responses]
         for response_id, row in sorted(db.responses.items()):
-            rows = [(e.seq, e.data, h) for e, h in db.events.get(response_id, [])]
-            reason = first_break(response_id, rows, row.last_seq)
+            log = [(e.seq, e.data, h) for e, h in db.events.get(response_id, [])]
+            reason = first_break(key, response_id, log, row.last_seq) or end_break(
+                row.status, row.snapshot, log, last_entry.pop(response_id, None)
+            )
             if reason is not None:
-                broken.append((response_id, reason))
+                verdict.broken.append((response_id, reason))
+        verdict.checked = len(db.responses)
         if progress is not None:
-            progress(len(db.responses), len(db.responses))
-        return len(db.responses), sorted(broken)
+            progress(verdict.checked, verdict.checked)
+        verdict.broken += [
+            (response_id, "deleted without a record: the audit ledger has it ended, with no row")
+            for response_id, entry in last_entry.items()
+            if entry.kind == ledger.ENDED
+        ]
+        verdict.broken.sort()
+        return verdict
 
 
 @dataclass
@@ -207,8 +227,18 @@ class MemoryRetentionStore:
             key=lambda r: r.created_at,
         )[:limit]
         for row in expired:
-            self._db.drop_response(row.id)
+            self._db.drop_response(row.id, ledger.PURGED)
         return len(expired)
+
+    async def purge_conversations(self, cutoff: float, limit: int) -> int:
+        idle = sorted(
+            (c for c in self._db.conversations.values()
+             if c.created_at < cutoff and c.active_at < cutoff and c.active_response_id is None),
+            key=lambda c: c.created_at,
+        )[:limit]
+        for conversation in idle:
+            del self._db.conversations[conversation.id]
+        return len(idle)
 
     async def purge_audit(self, cutoff: float, limit: int) -> int:
         expired = sorted(

@@ -17,7 +17,8 @@ import orjson
 from domain.keys import KeyRecord
 from domain.ports import AppendBatch, Claim, Final, ResponseRecord, StoredEvent
 from domain.response import RUNNING
-from storage.chain import genesis, link
+from storage import ledger
+from storage.chain import keyed_genesis, keyed_link
 from storage.projections import audit_text
 
 # Statuses whose input and output become part of the conversation (as storage.projections).
@@ -59,6 +60,7 @@ class ConversationRow:
     active_response_id: str | None = None
     locked_at: float | None = None
     items: ItemRows = field(default_factory=list)
+    active_at: float = 0.0  # when an item was last added (0: never)
 
 
 @dataclass
@@ -72,12 +74,29 @@ class MemoryDatabase:
     conversations: dict[str, ConversationRow] = field(default_factory=dict)
     tool_calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     keys: dict[str, KeyRecord] = field(default_factory=dict)
+    audit_key: bytes = b""  # keys the event chains and the audit ledger
+    ledger_rows: list[tuple[int, ledger.Entry, bytes]] = field(default_factory=list)  # + mac
 
-    def drop_response(self, response_id: str) -> bool:
-        """The response and its child rows; the tool-call audit keeps its rows."""
+    def drop_response(self, response_id: str, kind: str = ledger.DELETED) -> bool:
+        """The response and its child rows, recorded in the audit ledger as `kind`; the
+        tool-call audit keeps its rows."""
         for table in (self.events, self.input_items, self.output_items):
             table.pop(response_id, None)
-        return self.responses.pop(response_id, None) is not None
+        if self.responses.pop(response_id, None) is None:
+            return False
+        self.record([ledger.Entry(response_id, kind)])
+        return True
+
+    def record(self, entries: Sequence[ledger.Entry]) -> None:
+        """Append to the audit ledger (as storage.ledger.record)."""
+        position, previous = (
+            (self.ledger_rows[-1][0], self.ledger_rows[-1][2]) if self.ledger_rows
+            else (0, ledger.ledger_genesis(self.audit_key))
+        )
+        for entry in entries:
+            position += 1
+            previous = ledger.entry_mac(self.audit_key, previous, position, entry)
+            self.ledger_rows.append((position, entry, previous))
 
 
 def page(
@@ -136,9 +155,10 @@ class MemoryEventStore:
 
     def _add_events(self, b: AppendBatch) -> None:
         log = self.db.events.setdefault(b.response_id, [])
-        previous = log[-1][1] if log else genesis(b.response_id)
+        key = self.db.audit_key
+        previous = log[-1][1] if log else keyed_genesis(key, b.response_id)
         for event in b.events:
-            previous = link(previous, event.data)
+            previous = keyed_link(key, previous, event.data)
             log.append((event, previous))
 
     def _finish(self, response_id: str, final: Final) -> None:
@@ -146,6 +166,9 @@ class MemoryEventStore:
         row.status, row.snapshot = final.status, final.snapshot
         row.completed_at = final.completed_at
         row.worker = row.lease_until = None
+        log = self.db.events.get(response_id) or []
+        head = (log[-1][0].seq, log[-1][1]) if log else (None, None)
+        self.db.record([ledger.Entry(response_id, ledger.ENDED, final.status, *head)])
         output = final.output
         if output is None:
             output = list(orjson.loads(final.snapshot).get("output") or [])
@@ -157,6 +180,7 @@ class MemoryEventStore:
         if final.status in _APPENDED_STATUSES:
             new_input = self.db.input_items.get(response_id, [])[row.history_count:]
             conversation.items.extend([*new_input, *items])
+            conversation.active_at = time.time()
         if conversation.active_response_id == response_id:
             conversation.active_response_id = conversation.locked_at = None
 

@@ -173,11 +173,11 @@ _STATEMENTS = PostgresStatements()
 
 
 def _append_events(
-    conn: Connection, batches: Sequence[AppendBatch], now: float, heads: Heads
+    conn: Connection, batches: Sequence[AppendBatch], now: float, heads: Heads, key: bytes
 ) -> tuple[set[str], Heads]:
     """An append of events alone (autocommit): fence and insert in one statement. A head read
     first, if any, needs no transaction: stored events never change."""
-    rows, new_heads = chain(conn, _STATEMENTS.read_heads, batches, heads, now)
+    rows, new_heads = chain(conn, _STATEMENTS.read_heads, batches, heads, now, key)
     moved = _STATEMENTS.fence_and_insert(conn, batches, rows, now)
     return {b.response_id for b in batches} - moved, {
         rid: head for rid, head in new_heads.items() if rid in moved
@@ -185,11 +185,11 @@ def _append_events(
 
 
 def _append_creates(
-    conn: Connection, batches: Sequence[AppendBatch], now: float
+    conn: Connection, batches: Sequence[AppendBatch], now: float, key: bytes
 ) -> tuple[set[str], Heads]:
     """An append of new responses with their first events alone (autocommit): one statement,
     the round trip an API process's create waits for."""
-    rows, heads = chain(conn, _STATEMENTS.read_heads, batches, {}, now)
+    rows, heads = chain(conn, _STATEMENTS.read_heads, batches, {}, now, key)
     _STATEMENTS.create_with_events(conn, batches, input_item_rows(batches), rows, now)
     return set(), heads
 
@@ -199,8 +199,8 @@ class PostgresEventStore(SqlEventStore):
 
     statements = _STATEMENTS
 
-    def __init__(self, writer: AsyncEngine, reader: AsyncEngine) -> None:
-        super().__init__(writer, reader)
+    def __init__(self, writer: AsyncEngine, reader: AsyncEngine, audit_key: bytes = b"") -> None:
+        super().__init__(writer, reader, audit_key)
         # Appends of events alone are one statement: no BEGIN and COMMIT round trips around it.
         self._autocommit = writer.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -209,8 +209,10 @@ class PostgresEventStore(SqlEventStore):
     ) -> tuple[set[str], Heads]:
         if events_only(batches):
             async with self._autocommit.connect() as conn:
-                return await conn.run_sync(_append_events, batches, now, self._heads)
+                return await conn.run_sync(
+                    _append_events, batches, now, self._heads, self.audit_key
+                )
         if creates_only(batches):
             async with self._autocommit.connect() as conn:
-                return await conn.run_sync(_append_creates, batches, now)
+                return await conn.run_sync(_append_creates, batches, now, self.audit_key)
         return await super()._append(batches, now)

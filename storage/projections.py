@@ -14,7 +14,7 @@ import orjson
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from domain.ports import AppendBatch, Final
-from storage.chain import genesis, link
+from storage.chain import keyed_genesis, keyed_link
 from storage.tables import (
     conversation_items,
     conversations,
@@ -43,6 +43,7 @@ def chain(
     batches: Sequence[AppendBatch],
     heads: Heads,
     now: float,
+    key: bytes,
 ) -> tuple[list[tuple[Any, ...]], Heads]:
     """The event rows with their hashes, and the new chain heads.
 
@@ -63,13 +64,13 @@ def chain(
         if not b.events:
             continue
         if b.expected_last_seq < 0:
-            previous = genesis(b.response_id)
+            previous = keyed_genesis(key, b.response_id)
         else:
             head = found.get(b.response_id) or heads.get(b.response_id)  # found: read just now
             # No head at expected_last_seq: the fence will turn this batch away anyway.
             previous = head[1] if head and head[0] == b.expected_last_seq else b""
         for e in b.events:
-            previous = link(previous, e.data)
+            previous = keyed_link(key, previous, e.data)
             rows.append((b.response_id, e.seq, e.type, e.data, now, previous))
         new_heads[b.response_id] = (b.last_seq, previous)
     return rows, new_heads

@@ -24,8 +24,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.ports import AppendBatch, Claim, ResponseRecord, StoredEvent
+from domain.ports import AppendBatch, Claim, Final, ResponseRecord, StoredEvent
 from domain.response import RUNNING
+from storage import ledger
 from storage.item_pages import page_items
 from storage.projections import Heads, chain, write_finals, write_tool_calls
 from storage.statements import Statements
@@ -95,12 +96,13 @@ def _create_rows(conn: Connection, batches: Sequence[AppendBatch], now: float) -
         conn.execute(insert(response_input_items), items)
 
 
-def _append(
+def append_batches(
     conn: Connection,
     statements: Statements,
     batches: Sequence[AppendBatch],
     now: float,
     heads: Heads,
+    key: bytes,
 ) -> tuple[set[str], Heads]:
     """Returns the fenced-out response ids and the chain heads of the ones that moved."""
     audit = [b for b in batches if b.audit_only]
@@ -112,7 +114,12 @@ def _append(
         moved = {b.response_id for b in batches if b.create is not None}
         moved |= statements.fence(conn, [b for b in batches if b.create is None], now)
         rows, new_heads = chain(
-            conn, statements.read_heads, [b for b in batches if b.response_id in moved], heads, now
+            conn,
+            statements.read_heads,
+            [b for b in batches if b.response_id in moved],
+            heads,
+            now,
+            key,
         )
         statements.insert_events(conn, rows)
     finals = [
@@ -122,13 +129,34 @@ def _append(
     write_tool_calls(conn, [*batches, *audit], moved)
     if finals:
         write_finals(conn, finals, now)
+        ledger.record(conn, key, _ended(conn, finals, new_heads), now)  # last: see ledger._LOCK
     return {b.response_id for b in batches} - moved, new_heads
 
 
-def _delete(conn: Connection, response_id: str) -> bool:
+def _ended(conn: Connection, finals: list[tuple[str, Final]], heads: Heads) -> list[ledger.Entry]:
+    missing = [rid for rid, _ in finals if rid not in heads]
+    if missing:  # a final without events of its own: its head is the last stored event's
+        rows = conn.execute(
+            select(responses.c.id, response_events.c.seq, response_events.c.hash)
+            .join(response_events, and_(response_events.c.response_id == responses.c.id,
+                                        response_events.c.seq == responses.c.last_seq))
+            .where(responses.c.id.in_(missing))
+        )
+        heads = {**heads, **{row[0]: (row[1], bytes(row[2])) for row in rows}}
+    return [
+        ledger.Entry(rid, ledger.ENDED, final.status, *heads.get(rid, (None, None)))
+        for rid, final in finals
+    ]
+
+
+def _delete(conn: Connection, response_id: str, key: bytes) -> bool:
     for table in RESPONSE_CHILDREN:
         conn.execute(delete(table).where(table.c.response_id == response_id))
-    return conn.execute(delete(responses).where(responses.c.id == response_id)).rowcount > 0
+    # The tool-call audit keeps its rows: it records what happened, whatever is deleted later.
+    if conn.execute(delete(responses).where(responses.c.id == response_id)).rowcount == 0:
+        return False
+    ledger.record(conn, key, [ledger.Entry(response_id, ledger.DELETED)], time.time())
+    return True
 
 
 def _locked(*where: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -225,8 +253,11 @@ class SqlEventStore:
 
     statements: ClassVar[Statements]
 
-    def __init__(self, writer: AsyncEngine | Engine, reader: AsyncEngine) -> None:
+    def __init__(
+        self, writer: AsyncEngine | Engine, reader: AsyncEngine, audit_key: bytes = b""
+    ) -> None:
         self._writer = writer
+        self.audit_key = audit_key  # keys the event chains and the audit ledger
         self._reader = reader
         self._heads: Heads = {}  # chain heads of responses still being written
 
@@ -249,7 +280,9 @@ class SqlEventStore:
         self, batches: Sequence[AppendBatch], now: float
     ) -> tuple[set[str], Heads]:
         """Returns the fenced-out ids and the new chain heads."""
-        return await self._write(_append, self.statements, batches, now, self._heads)
+        return await self._write(
+            append_batches, self.statements, batches, now, self._heads, self.audit_key
+        )
 
     async def append(self, batches: Sequence[AppendBatch]) -> set[str]:
         if not batches:
@@ -267,7 +300,7 @@ class SqlEventStore:
         return fenced
 
     async def delete(self, response_id: str) -> bool:
-        return await self._write(_delete, response_id)
+        return await self._write(_delete, response_id, self.audit_key)
 
     async def claim(self, response_id: str, worker: str, lease_s: float) -> Claim | None:
         """Take a running response over: bumps the epoch, which fences out any old writer.

@@ -105,6 +105,8 @@ conversations = Table(
     Column("locked_at", Float, nullable=True),
 )
 Index("ix_conversations_owner_created", conversations.c.owner, conversations.c.created_at)
+# Retention: the conversation purge walks them oldest first.
+Index("ix_conversations_created", conversations.c.created_at)
 
 conversation_items = Table(
     "conversation_items",
@@ -155,6 +157,22 @@ api_keys = Table(
     Column("revoked_at", Float, nullable=True),
 )
 Index("ix_api_keys_tenant", api_keys.c.tenant)
+
+# The audit ledger (storage.ledger): every response that ended, with its final chain head, and
+# every deletion and purge, each entry an HMAC chained to the one before it.
+audit_ledger = Table(
+    "audit_ledger",
+    metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("response_id", String(80), nullable=False),
+    Column("kind", String(16), nullable=False),  # ended | deleted | purged
+    Column("status", String(20), nullable=True),
+    Column("last_seq", Integer, nullable=True),
+    Column("head", LargeBinary, nullable=True),
+    Column("at", Float, nullable=False),
+    Column("mac", LargeBinary, nullable=False),
+)
+Index("ix_audit_ledger_response", audit_ledger.c.response_id)
 
 # Idempotency keys of creates: a repeat with the same key (same tenant, same body) answers the
 # response the first request made. Rows expire (service.idempotency).

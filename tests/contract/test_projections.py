@@ -89,7 +89,8 @@ async def test_events_are_hash_chained_across_flushes_and_restarts(
         await restarted.append([AppendBatch("resp_a", 0, 5, _events(6, 7))])
     finally:
         await restarted.close()
-    assert await audit.verify() == (1, [])
+    verdict = await audit.verify(store.audit_key)
+    assert (verdict.checked, verdict.broken) == (1, [])
 
 
 @pytest.mark.parametrize("tamper", ["edit", "remove", "reorder", "truncate"])
@@ -124,9 +125,9 @@ async def test_verify_names_a_response_whose_events_were_tampered_with(
             conn.execute(update(response_events).where(where, t.seq == 2).values(data=rows[1]))
 
     await store.write(change)
-    checked, broken = await SqlAuditStore(store.reader).verify()
-    assert checked == 2
-    assert [response_id for response_id, _ in broken] == ["resp_b"]
+    verdict = await SqlAuditStore(store.reader).verify(store.audit_key)
+    assert verdict.checked == 2
+    assert [response_id for response_id, _ in verdict.broken] == ["resp_b"]
 
 
 async def test_tool_calls_are_written_with_their_events_and_not_when_fenced(stores: Stores):

@@ -5,6 +5,7 @@ is stored of a key, purgers in several processes) on the databases."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import orjson
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import Column, Float, MetaData, String, Table, func, insert, sel
 from domain import keys
 from domain.ports import (
     AppendBatch,
+    ConversationRecord,
     EventStore,
     Final,
     NewResponse,
@@ -24,8 +26,15 @@ from service.retention import Retention
 from service.runtime import Stores, open_stores
 from storage import retention
 from storage.key_store import SqlKeyStore
+from storage.retention import SqlRetentionStore
 from storage.sql_store import SqlEventStore
-from storage.tables import api_keys, response_events, responses
+from storage.tables import (
+    api_keys,
+    conversation_items,
+    conversations,
+    response_events,
+    responses,
+)
 from tests.conftest import make_database_url
 
 
@@ -187,3 +196,58 @@ async def test_audit_rows_have_their_own_longer_retention(stores: Stores):
     rows, _ = await stores.audit.tool_calls(ToolCallFilter(), after=None, limit=100)
     assert sorted(r["id"] for r in rows) == [f"fc_4500_{n}" for n in range(3)]
     assert await stores.events.get("resp_4500") is not None
+
+
+async def _conversation(store: SqlEventStore, conversation_id: str, *, created_at: int,
+                        item_at: float | None = None, active: str | None = None) -> None:
+    def make(conn):  # type: ignore[no-untyped-def]
+        conn.execute(insert(conversations).values(
+            id=conversation_id, owner="tenant-a", metadata=b"{}", created_at=created_at,
+            next_position=0 if item_at is None else 1, active_response_id=active))
+        if item_at is not None:
+            conn.execute(insert(conversation_items).values(
+                conversation_id=conversation_id, position=0, item_id=f"msg_{conversation_id}",
+                data=b"{}", created_at=item_at))
+
+    await store.write(make)
+
+
+async def test_conversations_expire_after_their_own_ttl_of_inactivity(store: SqlEventStore):
+    await _conversation(store, "conv_idle", created_at=100)
+    await _conversation(store, "conv_idle_items", created_at=100, item_at=200.0)
+    await _conversation(store, "conv_recent_item", created_at=100, item_at=4500.0)
+    await _conversation(store, "conv_young", created_at=4500)
+    await _conversation(store, "conv_in_use", created_at=100, active="resp_running")
+    # Responses live forever here: conversations go on their own clock.
+    purged = await Retention(SqlRetentionStore(store), response_ttl_s=0, audit_ttl_s=0,
+                             conversation_ttl_s=1000, batch=1).purge(now=5000)
+    assert purged.conversations == 2
+    async with store.reader.connect() as conn:
+        left = sorted(r[0] for r in await conn.execute(select(conversations.c.id)))
+        items = sorted(r[0] for r in await conn.execute(
+            select(conversation_items.c.conversation_id)))
+    assert left == ["conv_in_use", "conv_recent_item", "conv_young"]
+    assert items == ["conv_recent_item"]
+
+
+async def test_idle_conversations_expire_on_every_backend(stores: Stores):
+    now = time.time()
+    old = int(now) - 5000
+
+    async def create(conversation_id: str, created_at: int, items: int = 0) -> None:
+        record = ConversationRecord(conversation_id, "tenant-a", b"{}", created_at, None)
+        await stores.conversations.create(
+            record, [(f"msg_{conversation_id}_{n}", b"{}") for n in range(items)])
+
+    await create("conv_idle", old)
+    await create("conv_talked_to", old)
+    await stores.conversations.add_items("conv_talked_to", "tenant-a", [("msg_new", b"{}")])
+    await create("conv_young", int(now))
+    purge = Retention(stores.retention, response_ttl_s=0, audit_ttl_s=0,
+                      conversation_ttl_s=1000).purge
+    assert (await purge(now=now)).conversations == 1
+    assert await stores.conversations.get("conv_idle", "tenant-a") is None
+    for kept in ("conv_talked_to", "conv_young"):
+        assert await stores.conversations.get(kept, "tenant-a") is not None
+    # Later, with nothing added since, the others are idle too.
+    assert (await purge(now=now + 10_000)).conversations == 2

@@ -61,3 +61,37 @@ async def test_a_big_wal_is_started_over_by_the_next_commit(tmp_path):
     assert not checkpointer.restart_wanted  # written from the start: small again
     assert len(await store.read_events("resp_063", -1, 10_000)) == 1 + 22 * 8
     await store.close()
+
+
+async def test_a_flush_of_megabytes_leaves_the_event_loop_free(tmp_path):
+    """A create carrying a huge request is written from a thread: other coroutines run while
+    it is in progress, and a write queued meanwhile waits for it (one connection)."""
+    url = sqlite_url(tmp_path)
+    await upgrade(url)
+    store = sql_event_store(url)
+    ticks = 0
+    writing = True
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while writing:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    big = orjson.dumps({"input": "word " * 3_000_000})
+    try:
+        running = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        before = ticks
+        create = NewResponse("resp_big", "o", "m", "in_progress", False, big, 1,
+                             [{"id": "msg_1", "x": big.decode()}])
+        await store.append([AppendBatch("resp_big", 0, -1, _events(0, 1), create=create)])
+        during = ticks - before
+        small = asyncio.create_task(store.append([AppendBatch("resp_big", 0, 0, _events(1, 1))]))
+        await small
+        writing = False
+        await running
+        assert during > 0  # the loop turned while the megabytes were written
+        assert [e.seq for e in await store.read_events("resp_big", -1, 10)] == [0, 1]
+    finally:
+        await store.close()

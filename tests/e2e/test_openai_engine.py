@@ -99,11 +99,18 @@ def test_engine_trouble_ends_in_response_failed(client: OpenAI, model: str, need
 
 
 def test_engine_down_fails_fast(tmp_path_factory):  # type: ignore[no-untyped-def]
-    server = _start(tmp_path_factory, "--engine-url", f"http://127.0.0.1:{free_port()}/v1")
+    port = free_port()
+    server = _start(tmp_path_factory, "--engine-url", f"http://127.0.0.1:{port}/v1")
     try:
         with OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0) as sdk:
             response = sdk.responses.create(model="m", input="hello")
+            streamed = [e.model_dump_json() for e in sdk.responses.create(
+                model="m", input="hello", stream=True)]
         assert response.status == "failed"
         assert "Could not connect" in response.error.message
+        # Where the engine lives is the operator's business: logged, never sent to clients.
+        for seen in (response.model_dump_json(), *streamed):
+            assert str(port) not in seen and "127.0.0.1" not in seen
+        assert str(port) in server.log_path.read_text()
     finally:
         server.stop()

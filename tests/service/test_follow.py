@@ -169,3 +169,87 @@ async def test_a_cursor_past_the_live_end_waits_for_the_terminal_event(store, wr
     await asyncio.sleep(0.05)
     await produce(writer, "resp_ahead", 10, 0.01)
     assert await asyncio.wait_for(reader, 10) == []  # ended with the response, nothing sent
+
+
+class AwayReads:
+    """A store whose reads fail (the database is away) until `back` is set."""
+
+    def __init__(self, store: SqlEventStore) -> None:
+        self._store = store
+        self.back = asyncio.Event()
+        self.failed = 0
+
+    async def read_events(self, response_id, after, limit):  # type: ignore[no-untyped-def]
+        self._check()
+        return await self._store.read_events(response_id, after, limit)
+
+    async def get(self, response_id):  # type: ignore[no-untyped-def]
+        self._check()
+        return await self._store.get(response_id)
+
+    def _check(self) -> None:
+        if not self.back.is_set():
+            self.failed += 1
+            raise ConnectionRefusedError("the database is away")
+
+
+def _outage(error: BaseException) -> bool:
+    return isinstance(error, ConnectionRefusedError)
+
+
+async def test_a_follower_keeps_alive_through_an_outage_and_continues(
+    store: SqlEventStore, writer_on
+):  # type: ignore[no-untyped-def]
+    bus = MemoryBus()
+    writer = writer_on(bus)
+    produced = await produce(writer, "resp_o", 20, 0)
+    await writer.flushed()
+    away = AwayReads(store)
+    subscription = await bus.subscribe("resp_o")
+    got: list[bytes] = []
+    keepalives = 0
+    async for batch in follow(away, subscription, "resp_o", -1, keepalive_s=0.01,  # type: ignore[arg-type]
+                              is_outage=_outage, outage_s=60):
+        if batch is None:
+            keepalives += 1
+            if keepalives == 3:
+                away.back.set()  # the database is back: the stream goes on where it was
+            continue
+        got += [e.data for e in batch]
+    await subscription.close()
+    assert keepalives >= 3 and away.failed > 0
+    assert got == produced  # each event once, in order, up to the terminal one
+
+
+async def test_a_follower_past_the_outage_limit_ends_with_an_error_event(
+    store: SqlEventStore, writer_on
+):  # type: ignore[no-untyped-def]
+    bus = MemoryBus()
+    writer = writer_on(bus)
+    await produce(writer, "resp_l", 3, 0)
+    await writer.flushed()
+    away = AwayReads(store)
+    subscription = await bus.subscribe("resp_l")
+    batches = [
+        b
+        async for b in follow(away, subscription, "resp_l", 2, keepalive_s=0.01,  # type: ignore[arg-type]
+                              is_outage=_outage, outage_s=0.05)
+        if b is not None
+    ]
+    await subscription.close()
+    assert len(batches) == 1 and [e.type for e in batches[0]] == ["error"]
+    error = orjson.loads(batches[0][0].data)
+    assert error["code"] == "service_unavailable" and "starting_after=2" in error["message"]
+
+
+async def test_a_store_error_that_is_no_outage_is_not_retried(store: SqlEventStore):
+    class Broken:
+        async def read_events(self, *args):  # type: ignore[no-untyped-def]
+            raise ValueError("a bug")
+
+    subscription = await MemoryBus().subscribe("resp_x")
+    with pytest.raises(ValueError):
+        async for _ in follow(Broken(), subscription, "resp_x", -1,  # type: ignore[arg-type]
+                              is_outage=_outage):
+            pass
+    await subscription.close()

@@ -218,3 +218,115 @@ async def test_on_commit_runs_when_the_transaction_has_ended(store: SqlEventStor
     await writer.flushed()
     assert called == ["a", "later"]  # each with the transaction that carried its events
     await writer.close()
+
+
+class AwayStore:
+    """A store that is away for its first `away` appends. With `commit_then_fail` each failing
+    append commits first and then loses its answer (the connection dropped after COMMIT)."""
+
+    def __init__(self, store: SqlEventStore, away: int, *, commit_then_fail: bool = False) -> None:
+        self._store = store
+        self.away = away
+        self._commit_then_fail = commit_then_fail
+        self.attempts = 0
+
+    async def append(self, batches):
+        self.attempts += 1
+        if self.away > 0:
+            if self._commit_then_fail:
+                await self._store.append(batches)
+            self._fail()
+        return await self._store.append(batches)
+
+    async def get(self, response_id):
+        if self.away > 0:
+            self._fail()
+        return await self._store.get(response_id)
+
+    def _fail(self) -> None:
+        self.away -= 1
+        raise ConnectionResetError("the database went away")
+
+
+def _outage(error: BaseException) -> bool:
+    return isinstance(error, ConnectionResetError)
+
+
+async def test_batches_are_held_through_an_outage_and_published_once(store: SqlEventStore):
+    writer = EventWriter(store, MemoryBus())
+    writer.start()
+    writer.add("resp_a", _events(0, 1), create=_create("resp_a"))
+    await writer.flushed()
+    await writer.close()
+    away = AwayStore(store, away=12)  # longer than the retries of an error that is no outage
+    bus = MemoryBus()
+    subscription = await bus.subscribe("resp_a")
+    writer = EventWriter(away, bus, is_outage=_outage, outage_s=60)  # type: ignore[arg-type]
+    writer.start()
+    writer.add("resp_a", _events(2, 5))
+    await writer.flushed()
+    writer.add("resp_a", _events(6, 7))
+    await writer.flushed()
+    assert not writer.is_fenced("resp_a")
+    assert await _seqs(store, "resp_a") == list(range(8))
+    published = []
+    while (batch := await subscription.get(0.01)) is not None:
+        published += [e.seq for e in batch.events]
+    assert published == list(range(2, 8))  # in order, each once
+    await subscription.close()
+    await writer.close()
+
+
+async def test_a_commit_that_landed_before_its_answer_was_lost_is_not_fenced(
+    store: SqlEventStore,
+):
+    writer = EventWriter(store, MemoryBus())
+    writer.start()
+    writer.add("resp_a", _events(0, 1), create=_create("resp_a"))
+    await writer.flushed()
+    await writer.close()
+    away = AwayStore(store, away=1, commit_then_fail=True)
+    bus = MemoryBus()
+    subscription = await bus.subscribe("resp_a")
+    writer = EventWriter(away, bus, is_outage=_outage, outage_s=60)  # type: ignore[arg-type]
+    writer.start()
+    writer.add("resp_a", _events(2, 4))
+    await writer.flushed()
+    # The retry found the batch already stored: neither fenced (the run would stop) nor
+    # appended twice, and published once.
+    assert not writer.is_fenced("resp_a")
+    writer.add("resp_a", _events(5, 5))
+    await writer.flushed()
+    assert await _seqs(store, "resp_a") == list(range(6))
+    published = []
+    while (batch := await subscription.get(0.01)) is not None:
+        published += [e.seq for e in batch.events]
+    assert published == [2, 3, 4, 5]
+    await subscription.close()
+    await writer.close()
+
+
+async def test_a_create_whose_commit_landed_is_not_created_twice(store: SqlEventStore):
+    away = AwayStore(store, away=1, commit_then_fail=True)
+    writer = EventWriter(away, MemoryBus(), is_outage=_outage, outage_s=60)  # type: ignore[arg-type]
+    writer.start()
+    writer.add("resp_c", _events(0, 2), create=_create("resp_c"), urgent=True)
+    await writer.flushed()
+    assert not writer.is_fenced("resp_c")
+    assert await _seqs(store, "resp_c") == [0, 1, 2]
+    await writer.close()
+
+
+async def test_past_the_outage_limit_the_batches_are_given_up(store: SqlEventStore):
+    writer = EventWriter(store, MemoryBus())
+    writer.start()
+    writer.add("resp_a", _events(0, 1), create=_create("resp_a"))
+    await writer.flushed()
+    await writer.close()
+    away = AwayStore(store, away=10**6)
+    writer = EventWriter(away, MemoryBus(), is_outage=_outage, outage_s=0.01)  # type: ignore[arg-type]
+    writer.start()
+    writer.add("resp_a", _events(2, 3))
+    await writer.flushed()
+    assert writer.is_fenced("resp_a")  # its run stops; its readers end with an error event
+    await writer.close()

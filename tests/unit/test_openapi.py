@@ -79,10 +79,12 @@ def test_a_new_endpoint_is_documented_from_its_types_alone():
         {"name": "limit", "in": "query", "required": False,
          "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 20}},
     ]
-    assert set(listing["responses"]) == {"200", "400", "401", "503"}  # 503: every /v1 use case
+    # 429: failed authentications are throttled; 503: every /v1 use case
+    assert set(listing["responses"]) == {"200", "400", "401", "429", "503"}
     assert adding["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/NewThing"}
-    assert set(adding["responses"]) == {"200", "400", "401", "409", "413", "415", "503"}
+    assert set(adding["responses"]) == {
+        "200", "400", "401", "409", "413", "415", "429", "503"}
     assert document["components"]["schemas"]["NewThing"]["properties"]["name"]["maxLength"] == 10
 
 

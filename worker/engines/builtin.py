@@ -53,12 +53,32 @@ def _text(content: Any) -> str:
 
 def input_tokens(messages: list[dict[str, Any]]) -> int:
     """The engine's own token count: one token a word of every message's text."""
-    return sum(len(_text(m.get("content")).split()) for m in messages)
+    return sum(len(_split(_text(m.get("content")))) for m in messages)
+
+
+def _split(text: str, piece: int = 64 * 1024) -> list[str]:
+    """str.split, a slice at a time: one split of megabytes holds the GIL throughout, and with
+    it the event loop, even from a thread."""
+    if len(text) <= piece:
+        return text.split()
+    words: list[str] = []
+    carry = ""
+    for start in range(0, len(text), piece):
+        chunk = carry + text[start : start + piece]
+        parts = chunk.split()
+        carry = parts.pop() if parts and not chunk[-1].isspace() else ""
+        words += parts
+    if carry:
+        words.append(carry)
+    return words
 
 
 def _words(text: str) -> list[str]:
-    words = text.split()
+    words = _split(text)
     return [words[0], *(" " + w for w in words[1:])] if words else []
+
+
+_INLINE_PLAN_CHARS = 64 * 1024
 
 
 class BuiltinEngine:
@@ -70,6 +90,34 @@ class BuiltinEngine:
             async for chunk in self._summarise(request):
                 yield chunk
             return
+        size = sum(len(_text(m.get("content"))) for m in request.messages)
+        # Splitting a huge prompt into words takes seconds of CPU: in a thread, the event loop
+        # keeps serving every other stream meanwhile. Small ones are planned inline.
+        if size > _INLINE_PLAN_CHARS:
+            planned = await asyncio.to_thread(self._plan, request)
+        else:
+            planned = self._plan(request)
+        plan, budget, calls, reasoning, prompt_tokens = planned
+        emitted = 0
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for chunk in plan[:budget]:
+            if self._interval:
+                delay = start + emitted * self._interval - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            emitted += 1
+            yield chunk
+        yield Finish(
+            "length" if budget < len(plan) else "tool_calls" if calls else "stop",
+            input_tokens=prompt_tokens,
+            output_tokens=emitted,
+            reasoning_tokens=min(emitted, reasoning),
+        )
+
+    @staticmethod
+    def _plan(request: EngineRequest) -> tuple[list[Chunk], int, bool, int, int]:
+        """(chunks, budget, calls made, reasoning chunks, input tokens)."""
         prompt = next(
             (_text(m.get("content")) for m in reversed(request.messages) if m["role"] == "user"),
             "",
@@ -113,22 +161,7 @@ class BuiltinEngine:
         else:
             plan += [kind(w) for w in words]
         budget = request.max_tokens if request.max_tokens is not None else len(plan)
-        emitted = 0
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        for chunk in plan[:budget]:
-            if self._interval:
-                delay = start + emitted * self._interval - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            emitted += 1
-            yield chunk
-        yield Finish(
-            "length" if budget < len(plan) else "tool_calls" if calls else "stop",
-            input_tokens=prompt_tokens,
-            output_tokens=emitted,
-            reasoning_tokens=min(emitted, len(reasoning)),
-        )
+        return plan, budget, bool(calls), len(reasoning), prompt_tokens
 
     async def _summarise(self, request: EngineRequest) -> AsyncIterator[Chunk]:
         # The last message is the summary prompt itself; the user messages before it are what

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,6 +25,10 @@ from domain.engine import (
     ToolCallDelta,
 )
 from domain.errors import EngineError
+
+log = logging.getLogger("responsed.engine")
+# An engine's own error text may name hosts (a proxy's error page): those go to the log only.
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s\"'<>]+", re.IGNORECASE)
 
 
 def parse_model_map(spec: str) -> dict[str, str]:
@@ -90,7 +96,11 @@ def _error_message(status: int, payload: bytes) -> str:
         message = error.get("message") if isinstance(error, dict) else None
     except orjson.JSONDecodeError:
         message = None
-    return f"The engine answered HTTP {status}: {message or payload[:300].decode(errors='replace')}"
+    text = str(message or payload[:300].decode(errors="replace"))
+    if _URL.search(text):
+        log.warning("the engine answered HTTP %d: %s", status, text)
+        text = _URL.sub("<engine url>", text)
+    return f"The engine answered HTTP {status}: {text}"
 
 
 class OpenAIChatEngine:
@@ -152,16 +162,20 @@ class OpenAIChatEngine:
                     raise EngineError(_error_message(response.status, await response.read()))
                 async for chunk in _parse_stream(response.content.iter_any()):
                     yield chunk
+        # Clients see what went wrong, not where the engine lives: the URL goes to the log.
         except aiohttp.ClientConnectorError as error:
-            raise EngineError(f"Could not connect to the engine at {url}: {error}") from None
+            log.warning("could not connect to the engine at %s: %s", url, error)
+            raise EngineError("Could not connect to the engine.") from None
         except aiohttp.ServerTimeoutError as error:
+            log.warning("the engine at %s timed out: %r", url, error)
             if isinstance(error, aiohttp.ConnectionTimeoutError):
-                raise EngineError(f"The engine at {url} timed out: {error!r}") from None
+                raise EngineError("The engine timed out while connecting.") from None
             raise EngineError(
-                f"The engine at {url} sent nothing for {self._read_timeout:g} s."
+                f"The engine sent nothing for {self._read_timeout:g} s."
             ) from None
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise EngineError(f"The engine stream from {url} broke off: {error!r}") from None
+            log.warning("the engine stream from %s broke off: %r", url, error)
+            raise EngineError("The engine stream broke off.") from None
 
     async def count_tokens(self, request: EngineRequest) -> int | None:
         """The prompt's tokens by the engine's own tokenizer and chat template (vLLM's and
