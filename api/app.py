@@ -17,6 +17,14 @@ from api.conversations import ConversationsController
 from api.docs import assets, openapi_json, swagger
 from api.errors import on_http_exception, on_responsed_error, on_unexpected
 from api.input_tokens import count_input_tokens
+from api.inspect import (
+    activity,
+    inspector_files,
+    inspector_page,
+    list_responses,
+    response_events,
+    verify_chains,
+)
 from api.models import list_models, retrieve_model
 from api.openapi import build_openapi
 from api.params import provide_params
@@ -56,6 +64,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             responses_socket,
             ConversationsController,
             list_tool_calls,
+            list_responses,
+            response_events,
+            verify_chains,
+            activity,
+            inspector_page,
+            inspector_files,
             healthz,
             readyz,
             prometheus_metrics,

@@ -41,6 +41,7 @@ ERROR_CODES = {
     "invalid_api_key": "The API key is unknown or revoked.",
     "too_many_auth_failures": "Too many failed authentications from this client address; "
     "retry after Retry-After seconds.",
+    "tenant_not_allowed": "Only an admin key can read another tenant's data.",
     "too_many_in_flight": "Too many of this tenant's responses are queued or running.",
     "too_many_subscribers": "Too many clients are streaming this response.",
     "idempotency_key_reused": "The Idempotency-Key was used before with another body.",

@@ -260,3 +260,78 @@ class Readiness(BaseModel):
 
 class MetricsText(RootModel[str]):
     """Prometheus' text exposition format."""
+
+
+# -- the inspector ------------------------------------------------------------------------------
+
+
+class ListedResponse(Response):
+    """A Response as the list has it: a running one as its log's first event has it, with the
+    status now; an admin key's list adds whose it is."""
+
+    tenant: str | None = Field(None, description="Whose it is: only in an admin key's list.")
+
+
+class ResponsePage(Page):
+    data: list[ListedResponse]
+
+
+class LoggedEvent(BaseModel):
+    sequence_number: int = Field(ge=0)
+    type: EventType
+    created_at: float = Field(description="When it was stored (Unix seconds).")
+    event: ResponseStreamEvent = Field(description="The event as SSE sent it.")
+
+
+class EventPage(BaseModel):
+    """A page of a response's log; `after` = `last_sequence_number` reads the next one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    object: Literal["list"]
+    response_id: str
+    tenant: str
+    data: list[LoggedEvent]
+    first_sequence_number: int | None
+    last_sequence_number: int | None
+    has_more: bool
+
+
+class BrokenChain(BaseModel):
+    response_id: str
+    reason: str
+
+
+class ChainVerification(BaseModel):
+    object: Literal["audit.verification"]
+    checked: int
+    ok: bool
+    broken: list[BrokenChain]
+    has_more: bool
+
+
+class ActivityBucket(BaseModel):
+    start: int = Field(description="The bucket's first second (Unix seconds).")
+    status: str
+    count: int
+
+
+class WorkerLoad(BaseModel):
+    worker: str | None = Field(description="null: not claimed by a worker yet.")
+    responses: int
+    lease_until: float | None
+
+
+class Viewer(BaseModel):
+    tenant: str
+    admin: bool
+
+
+class Activity(BaseModel):
+    object: Literal["inspect.activity"]
+    now: float
+    window_s: int
+    bucket_s: int
+    buckets: list[ActivityBucket]
+    running: list[WorkerLoad]
+    viewer: Viewer = Field(description="Whose key asked.")

@@ -1,5 +1,6 @@
 """`responsed serve`, `worker`, `migrate`, `audit`, `keys`, `purge` and `config`. Every setting
-is a flag with an environment twin (service/settings.py)."""
+is a flag with an environment twin (service/settings.py). `tail` and `show` read a response's
+log from a server over HTTP: they take only their own client flags (cli/inspect.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import gc
 import logging
 import sys
 
-from cli import audit, config
+from cli import audit, config, inspect
 from cli.admin import add_key_commands, keys_command, purge_command
 from cli.flags import add_setting_flags, settings_from
 from service.settings import Settings
@@ -100,11 +101,14 @@ def parser() -> argparse.ArgumentParser:
     purge = commands.add_parser("purge", help="delete expired responses and audit rows now")
     add_setting_flags(purge, "purge")
     add_setting_flags(config.add_command(commands), "config")
+    inspect.add_commands(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    if args.command in inspect.COMMANDS:
+        sys.exit(inspect.run(args))  # HTTP clients of a server: no settings of their own
     try:
         settings = settings_from(args)
     except ValueError as error:  # one line naming the flag or variable, no traceback

@@ -344,3 +344,64 @@ class Engine(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class ResponseFilter:
+    """Which responses the inspector lists or checks."""
+
+    owner: str | None = None  # None: every tenant (an admin key)
+    response_id: str | None = None
+    status: str | None = None
+    model: str | None = None
+    conversation_id: str | None = None
+    previous_response_id: str | None = None  # the responses that continue this one
+    since: float | None = None  # created_at >= since (Unix seconds)
+    until: float | None = None  # created_at < until
+    has_tool_calls: bool | None = None
+    text: str | None = None  # a substring of the input items or the output, any case
+
+
+@dataclass(slots=True)
+class ListedResponse:
+    id: str
+    owner: str
+    status: str
+    response: bytes  # the Response JSON: the final snapshot, or the log's first one if running
+
+
+@dataclass(slots=True)
+class LoggedEvent:
+    seq: int
+    type: str
+    data: bytes
+    created_at: float
+
+
+class InspectStore(Protocol):
+    """The inspector's reads: responses listed and filtered, log pages, chain checks of a
+    chosen set, and recent activity."""
+
+    async def list_responses(
+        self, where: ResponseFilter, *, after: str | None, limit: int, descending: bool
+    ) -> tuple[list[ListedResponse], bool]:
+        """A page in (created_at, id) order after the response `after`; [] if it is unknown."""
+        ...
+
+    async def owner_of(self, response_id: str) -> tuple[str, str] | None:
+        """(owner, status) of a stored response."""
+        ...
+
+    async def events(
+        self, response_id: str, *, after: int, limit: int
+    ) -> tuple[list[LoggedEvent], bool]: ...
+
+    async def verify(
+        self, where: ResponseFilter, *, limit: int
+    ) -> tuple[int, list[tuple[str, str]], bool]:
+        """(checked, [(response id, what is wrong)], whether more matched), oldest first."""
+        ...
+
+    async def activity(self, owner: str | None, since: int, bucket_s: int) -> dict[str, Any]:
+        """Responses created per bucket and status since `since`; running ones by worker."""
+        ...

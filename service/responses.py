@@ -294,11 +294,12 @@ class ResponsesService:
         raise RuntimeError("the event stream ended without a terminal event")
 
     # -- read -----------------------------------------------------------------------------------
-    async def _record(self, response_id: str, owner: str) -> ResponseRecord:
+    async def _record(self, response_id: str, owner: str | None) -> ResponseRecord:
+        """The response if `owner` owns it; owner None (an admin's inspector) reads any."""
         if "\x00" in response_id:  # no stored id has one, and PostgreSQL rejects it in queries
             raise NotFound.response(response_id.replace("\x00", ""))
         record = await self._store.get(response_id)
-        if record is None or record.owner != owner:
+        if record is None or (owner is not None and record.owner != owner):
             raise NotFound.response(response_id)
         return record
 
@@ -316,7 +317,7 @@ class ResponsesService:
         return orjson.dumps(response)
 
     async def stream(
-        self, response_id: str, owner: str, cursor: int
+        self, response_id: str, owner: str | None, cursor: int
     ) -> AsyncGenerator[list[StoredEvent] | None, None]:
         await self._record(response_id, owner)
         self._subscribers.check(response_id)

@@ -23,6 +23,7 @@ from domain.ports import (
     ConversationStore,
     Engine,
     EventStore,
+    InspectStore,
     KeyStore,
     RetentionStore,
 )
@@ -35,6 +36,7 @@ from service.conversations import ConversationsService
 from service.dispatch import Dispatcher, LocalDispatcher, QueueDispatcher, process_name
 from service.idempotency import IdempotentCreates
 from service.input_tokens import InputTokensService
+from service.inspect import InspectService
 from service.jobs import fail_orphans
 from service.limits import InflightLimiter, SubscriberLimit
 from service.models import ModelCatalog
@@ -48,8 +50,10 @@ from storage.audit_store import SqlAuditStore
 from storage.conversation_store import SqlConversationStore
 from storage.database import create_engines, is_sqlite, normalise_url
 from storage.idempotency_store import IdempotencyStore
+from storage.inspect_store import SqlInspectStore
 from storage.key_store import SqlKeyStore
 from storage.memory_bus import MemoryBus
+from storage.memory_inspect import MemoryInspectStore
 from storage.memory_records import (
     MemoryAuditStore,
     MemoryConversationStore,
@@ -83,6 +87,7 @@ class Stores:
     audit: AuditStore
     keys: KeyStore
     retention: RetentionStore
+    inspect: InspectStore
 
     async def close(self) -> None:
         await self.events.close()  # the others share its engines
@@ -97,6 +102,7 @@ def memory_stores() -> Stores:
         audit=MemoryAuditStore(db),
         keys=MemoryKeyStore(db),
         retention=MemoryRetentionStore(db),
+        inspect=MemoryInspectStore(db),
     )
 
 
@@ -129,6 +135,7 @@ async def open_stores(url: str, *, migrate: bool = True, audit_key: bytes = b"")
         audit=SqlAuditStore(reader),
         keys=SqlKeyStore(events),
         retention=SqlRetentionStore(events),
+        inspect=SqlInspectStore(reader, audit_key),
     )
 
 
@@ -217,6 +224,7 @@ class Runtime:
     models: ModelCatalog | None = None  # GET /v1/models
     input_tokens: InputTokensService | None = None
     auth_throttle: FailureThrottle = field(default_factory=lambda: FailureThrottle(1, 0.0))
+    inspect: InspectService | None = None  # the inspector's reads (API processes)
 
     @classmethod
     async def start(
@@ -307,6 +315,7 @@ class Runtime:
             ),
             input_tokens,
             FailureThrottle(settings.auth_failure_burst, settings.auth_failure_rate),
+            inspect=InspectService(stores.inspect, responses),
         )
 
     @cached_property
