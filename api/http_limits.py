@@ -31,7 +31,10 @@ def _response(status: str, message: str) -> bytes:
 
 
 def guarded_protocol(limits: HttpLimits) -> type[asyncio.Protocol]:
-    """An httptools protocol class for uvicorn's `http` option that enforces `limits`."""
+    """An httptools protocol class for uvicorn's `http` option that enforces `limits`.
+
+    Long because it is a class factory: the subclass's few small methods close over `limits`.
+    """
 
     class GuardedHttpToolsProtocol(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:

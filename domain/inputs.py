@@ -295,7 +295,8 @@ def to_chat_messages(instructions: str | None, items: list[Item]) -> list[dict[s
     model (the engine adapter may rename or drop it). An opened compaction item (its
     `summary` set by the service) stands for everything before it but the user and system
     messages, which a compacted window keeps: the rest is dropped and the summary takes its
-    place.
+    place. Long because it is one pass over the items that carries the pending assistant
+    message between them.
     """
     messages: list[dict[str, Any]] = []
     if instructions:

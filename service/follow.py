@@ -104,6 +104,9 @@ async def follow(
 ) -> AsyncIterator[list[StoredEvent] | None]:
     """Yield lists of events with seq > cursor, in order, ending with the terminal event.
 
+    Long on purpose: one loop owns the cursor, the subscription, the keep-alive clock and the
+    outage backoff, and the exactly-once argument is easiest to check with all of them in view.
+
     `store=None` is for responses that are not stored: the subscription is unbounded then.
     The caller owns (and closes) the subscription. A store read failing with an error
     `is_outage` calls an outage is retried for up to `outage_s`; then the stream ends with an

@@ -167,7 +167,7 @@ class ResponsesService:
         history: list[dict[str, Any]],
         new_items: list[dict[str, Any]],
         slot: Slot,
-            *,
+        *,
         compact_call: bool = False,
     ) -> Created:
         store = request.store is not False
@@ -182,20 +182,9 @@ class ResponsesService:
         builder.start()
         first_events = encode(builder.drain())
         snapshot = dict(response)  # what a background POST answers, before the worker moves on
-        # Compaction first, where the request asks for it (or is a compact call).
-        work = plan(request, engine_items, compact_call=compact_call)
-        job = Job(
-            response_id,
-            builder,
-            work.engine_request,
-            persist=store,
-            owner=owner,
-            seal_reasoning="reasoning.encrypted_content" in (request.include or ()),
-            portable=engine_items is items,
-            on_done=slot.release,  # the run has ended: the tenant's slot is free again
-            compact=work.compact,
-            then_request=work.then_request,
-            summary_at=work.summary_at,
+        job = _job(
+            request, response_id, owner, builder, engine_items,
+            portable=engine_items is items, slot=slot, compact_call=compact_call,
         )
         follows = bool(request.stream) or not request.background
         bus = self._bus if store else self._local_bus
@@ -207,18 +196,7 @@ class ResponsesService:
             self._writer.add(
                 response_id,
                 first_events,
-                create=NewResponse(
-                    response_id,
-                    owner,
-                    request.model,
-                    response["status"],
-                    bool(request.background),
-                    orjson.dumps(body),
-                    response["created_at"],
-                    items,
-                    conversation_id=request.conversation_id,
-                    history_count=len(history) if request.conversation else 0,
-                ),
+                create=_new_row(body, request, owner, response, items, len(history)),
                 tool_outputs=outputs,
                 urgent=True,  # a new response: ahead of the streaming ones' events
                 # Distributed mode counts committed rows: from the commit on, the slot is free.
@@ -381,3 +359,55 @@ class ResponsesService:
             )
         await self._store.delete(response_id)
         return {"id": response_id, "object": "response", "deleted": True}
+
+
+def _job(
+    request: CreateResponse,
+    response_id: str,
+    owner: str,
+    builder: ResponseBuilder,
+    engine_items: list[dict[str, Any]],
+    *,
+    portable: bool,
+    slot: Slot,
+    compact_call: bool,
+) -> Job:
+    """The generation job of a new response: compaction first, where the request asks for it
+    (or is a compact call)."""
+    work = plan(request, engine_items, compact_call=compact_call)
+    return Job(
+        response_id,
+        builder,
+        work.engine_request,
+        persist=request.store is not False,
+        owner=owner,
+        seal_reasoning="reasoning.encrypted_content" in (request.include or ()),
+        portable=portable,
+        on_done=slot.release,  # the run has ended: the tenant's slot is free again
+        compact=work.compact,
+        then_request=work.then_request,
+        summary_at=work.summary_at,
+    )
+
+
+def _new_row(
+    body: Any,
+    request: CreateResponse,
+    owner: str,
+    response: dict[str, Any],
+    items: list[dict[str, Any]],
+    history_count: int,
+) -> NewResponse:
+    """The responses row a stored create commits with its first events."""
+    return NewResponse(
+        response["id"],
+        owner,
+        request.model,
+        response["status"],
+        bool(request.background),
+        orjson.dumps(body),
+        response["created_at"],
+        items,
+        conversation_id=request.conversation_id,
+        history_count=history_count if request.conversation else 0,
+    )

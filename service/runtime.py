@@ -230,7 +230,11 @@ class Runtime:
     async def start(
         cls, settings: Settings, *, worker: bool = False, stores: Stores | None = None
     ) -> Runtime:
-        """`stores`: the stores to use instead of the settings' database (memory_stores())."""
+        """`stores`: the stores to use instead of the settings' database (memory_stores()).
+
+        Long on purpose: the composition root's wiring, read top to bottom in the order the
+        parts depend on one another; splitting it would scatter that order.
+        """
         url = settings.resolved_database_url
         distributed = bool(settings.redis_url)
         if worker and not distributed:

@@ -119,7 +119,11 @@ class SqlAuditStore:
         page: int = 200,
         anchor: str | None = None,
     ) -> Verdict:
-        """Check every response's chain and end against the ledger, and the ledger itself."""
+        """Check every response's chain and end against the ledger, and the ledger itself.
+
+        Long because the ledger, the chains and the ends are checked in one read transaction,
+        so they are compared as of one moment.
+        """
         verdict = Verdict()
         async with self._reader.connect() as conn:
             ledger_state = await conn.run_sync(_read_ledger, key, anchor)

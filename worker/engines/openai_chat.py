@@ -240,7 +240,11 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
 
 
 async def _parse_stream(chunks: AsyncIterator[bytes]) -> AsyncIterator[Chunk]:
-    """Parse `data:` lines of the SSE stream by hand: cheaper than a generic SSE parser."""
+    """Parse `data:` lines of the SSE stream by hand: cheaper than a generic SSE parser.
+
+    Long because it runs once per engine chunk, the hot path: the line handling stays inline
+    rather than a function call per line.
+    """
     buffer = b""
     finish: str | None = None
     usage: dict[str, Any] | None = None
