@@ -6,12 +6,26 @@ from typing import Any
 
 from litestar import Request, Response, post
 from litestar.datastructures import State
+from pydantic import Field
 
 from api.body import Body
 from api.http import json_reply, owner, runtime
 from api.openapi import refusal, reply
+from api.params import IN_HEADER, Params, QueryModel
 from api.surface_schema import CompactedResponse
 from service.compaction import CompactRequest
+
+
+class CompactParams(QueryModel):
+    idempotency_key: str | None = Field(
+        None,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        json_schema_extra=IN_HEADER,
+        description="A repeat with the same key and body answers the first call's compacted "
+        "window instead of compacting again (service.idempotency).",
+    )
 
 
 @post(
@@ -28,13 +42,23 @@ from service.compaction import CompactRequest
     responses={
         200: reply(CompactedResponse, "The input's user messages, then one compaction item."),
         404: refusal("No such previous response or referenced item for this tenant."),
+        409: refusal("The first call with this Idempotency-Key is still compacting.",
+                     retry_after=True),
         429: refusal("Too many responses of this tenant queued or in progress.", retry_after=True),
         503: refusal("The engine could not write the summary.", retry_after=True),
     },
 )
 async def compact(
-    payload: Body[CompactRequest], request: Request[Any, Any, State], state: State
+    payload: Body[CompactRequest],
+    params: Params[CompactParams],
+    request: Request[Any, Any, State],
+    state: State,
 ) -> Response[bytes]:
-    compaction = runtime(state).compaction
+    running = runtime(state)
+    if params.idempotency_key is not None and running.idempotency is not None:
+        return json_reply(await running.idempotency.compact(
+            payload.json, owner(request), params.idempotency_key
+        ))
+    compaction = running.compaction
     assert compaction is not None
     return json_reply(await compaction.compact(payload.json, owner(request)))

@@ -165,8 +165,18 @@ class CompactionRuns(Protocol):
     """How a compact call runs: as a stored response (service.responses)."""
 
     async def start_compaction(
-        self, body: dict[str, Any], request: CreateResponse, owner: str, new_items: list[Item]
+        self,
+        body: dict[str, Any],
+        request: CreateResponse,
+        owner: str,
+        new_items: list[Item],
+        *,
+        response_id: str | None = None,
     ) -> Any: ...
+
+    async def stream(
+        self, response_id: str, owner: str | None, cursor: int
+    ) -> AsyncIterator[list[StoredEvent] | None]: ...
 
     async def final_response(
         self, events: AsyncIterator[list[StoredEvent] | None]
@@ -184,13 +194,20 @@ class CompactionService:
         self._store = store
         self._runs = runs
 
-    async def compact(self, body: Any, owner: str) -> dict[str, Any]:
+    @staticmethod
+    def parse(body: Any) -> CompactRequest:
         if not isinstance(body, dict):
             raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
         try:
-            request = CompactRequest.model_validate(body)
+            return CompactRequest.model_validate(body)
         except ValidationError as error:
             raise _first_error(error) from None
+
+    async def compact(
+        self, body: Any, owner: str, *, response_id: str | None = None
+    ) -> dict[str, Any]:
+        """`response_id`: the id to store the run under (an idempotent call's)."""
+        request = self.parse(body)
         new_items = normalise_input(request.input if request.input is not None else [])
         if any(item.get("type") == TRIGGER for item in new_items):
             raise InvalidRequest(
@@ -213,10 +230,24 @@ class CompactionService:
         }
         create = parse_create_request(stored)
         created = await self._runs.start_compaction(
-            {**stored, COMPACT_CALL: True}, create, owner, new_items
+            {**stored, COMPACT_CALL: True}, create, owner, new_items, response_id=response_id
         )
         assert created.events is not None  # not background: the call waits for its end
-        response = orjson.loads(await self._runs.final_response(created.events))
+        return await self._reply(created.events, created.items or [])
+
+    async def compacted(self, response_id: str, owner: str) -> dict[str, Any]:
+        """The reply of a stored compact call (waits for its end): a repeated call's answer."""
+        events = await self._runs.stream(response_id, owner, -1)
+        inputs, _ = await self._store.input_items(
+            response_id, after=None, limit=10_000, descending=False
+        )
+        return await self._reply(events, [orjson.loads(item) for item in inputs])
+
+    async def _reply(
+        self, events: AsyncIterator[list[StoredEvent] | None], items: list[Item]
+    ) -> dict[str, Any]:
+        """The SDK's CompactedResponse of a run, given its whole input (history, then new)."""
+        response = orjson.loads(await self._runs.final_response(events))
         if response["status"] != "completed":
             failure = response.get("error") or {}
             raise EngineUnavailable(
@@ -228,6 +259,6 @@ class CompactionService:
             "id": response["id"],
             "object": "response.compaction",
             "created_at": response["created_at"],
-            "output": [*kept_user_messages(created.items or []), *response["output"]],
+            "output": [*kept_user_messages(items), *response["output"]],
             "usage": response["usage"],
         }

@@ -143,11 +143,17 @@ class ResponsesService:
             raise
 
     async def start_compaction(
-        self, body: dict[str, Any], request: CreateResponse, owner: str, new_items: list[Any]
+        self,
+        body: dict[str, Any],
+        request: CreateResponse,
+        owner: str,
+        new_items: list[Any],
+        *,
+        response_id: str | None = None,
     ) -> Created:
         """The run of a compact call (service.compaction): a stored response whose output is
         one compaction item, admitted, logged and run like a create."""
-        response_id = ids.new_id(ids.RESPONSE)
+        response_id = response_id or ids.new_id(ids.RESPONSE)
         slot = await self._inflight.acquire(owner)
         try:
             history = await self._history(request.previous_response_id, owner)

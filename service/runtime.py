@@ -295,10 +295,12 @@ class Runtime:
                             "`responsed keys create --tenant NAME --name NAME`")
         retention = build_retention(settings, stores.retention)
         retention.start()
+        compaction = CompactionService(store, responses)
         idempotency = None
         if isinstance(store, SqlEventStore):  # keys are kept in the database, beside responses
             idempotency = IdempotentCreates(
-                responses, IdempotencyStore(store), ttl_s=settings.idempotency_ttl_s
+                responses, IdempotencyStore(store), ttl_s=settings.idempotency_ttl_s,
+                compaction=compaction,
             )
         input_tokens = InputTokensService(
             store,
@@ -309,8 +311,7 @@ class Runtime:
         )
         return cls(
             settings, role, store, bus, writer, engine, dispatcher, responses, conversations,
-            audit, jobs, service, auth, retention, idempotency,
-            CompactionService(store, responses),
+            audit, jobs, service, auth, retention, idempotency, compaction,
             ModelCatalog(
                 parse_model_map(settings.engine_model_map),
                 settings.engine_urls if settings.engine == "openai" else [],

@@ -1,4 +1,5 @@
-"""Idempotency-Key on POST /v1/responses, driven with the official SDK (`extra_headers`).
+"""Idempotency-Key on POST /v1/responses and /v1/responses/compact, driven with the official
+SDK (`extra_headers`).
 
 The openai SDK keeps a request's headers across its own retries (it sends no idempotency
 header of its own), so a key given once covers every automatic retry of that call.
@@ -19,10 +20,14 @@ from tests.support.keys import create_key
 from tests.support.server import ServerProcess
 
 
-def _runs(server: ServerProcess) -> float:
+def _counter(server: ServerProcess, name: str) -> float:
     text = httpx.get(server.base_url + "/metrics").text
-    match = re.search(r"^responsed_responses_total (\S+)$", text, re.M)
+    match = re.search(rf"^{name} (\S+)$", text, re.M)
     return float(match.group(1)) if match else 0.0
+
+
+def _runs(server: ServerProcess) -> float:
+    return _counter(server, "responsed_responses_total")
 
 
 def _key() -> dict[str, str]:
@@ -144,3 +149,27 @@ def test_concurrent_repeats_make_one_response(server):  # type: ignore[no-untype
         answers = list(pool.map(lambda _: post(), range(4)))
     assert len({a["id"] for a in answers}) == 1
     assert all(a["status"] == "completed" for a in answers)
+
+
+def test_a_repeated_compact_call_compacts_once(server, client):  # type: ignore[no-untyped-def]
+    key = _key()
+    history = [
+        {"role": "user", "content": "Plan a trip to Lisbon."},
+        {"role": "assistant", "content": "Three days: Alfama, Belem, Sintra."},
+    ]
+    before = _counter(server, "responsed_compactions_compact_total")
+    first = client.responses.compact(model="m", input=history, extra_headers=key)
+    assert _counter(server, "responsed_compactions_compact_total") == before + 1
+    again = client.responses.compact(model="m", input=history, extra_headers=key)
+    assert again.id == first.id
+    assert again.model_dump() == first.model_dump()
+    assert _counter(server, "responsed_compactions_compact_total") == before + 1, "compacted once"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.compact(model="m", input="another history", extra_headers=key)
+    assert caught.value.body["code"] == "idempotency_key_reused"
+    # The same key on the create endpoint is bound to the compact call: refused, not answered.
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="m", input=history, extra_headers=key)  # type: ignore[arg-type]
+    assert caught.value.body["code"] == "idempotency_key_reused"
+    other = client.responses.compact(model="m", input=history, extra_headers=_key())
+    assert other.id != first.id
