@@ -6,25 +6,19 @@ from typing import Any
 
 from litestar import Request, Response, post
 from litestar.datastructures import State
-from pydantic import Field
 
 from api.body import Body
 from api.http import json_reply, owner, runtime
 from api.openapi import refusal, reply
-from api.params import IN_HEADER, Params, QueryModel
+from api.params import Params, QueryModel, idempotency_key
 from api.surface_schema import CompactedResponse
 from service.compaction import CompactRequest
 
 
 class CompactParams(QueryModel):
-    idempotency_key: str | None = Field(
-        None,
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        json_schema_extra=IN_HEADER,
-        description="A repeat with the same key and body answers the first call's compacted "
-        "window instead of compacting again (service.idempotency).",
+    idempotency_key: str | None = idempotency_key(
+        "A repeat with the same key and body answers the first call's compacted "
+        "window instead of compacting again (service.idempotency)."
     )
 
 

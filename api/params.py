@@ -32,6 +32,18 @@ IN_HEADER: dict[str, Any] = {"in": "header"}
 MAX_CURSOR = 2**31 - 1
 
 
+def idempotency_key(description: str) -> Any:
+    """The `Idempotency-Key` header field of an operation that takes one."""
+    return Field(
+        None,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        json_schema_extra=IN_HEADER,
+        description=description,
+    )
+
+
 class QueryModel(BaseModel):
     """The parameters one operation reads; subclass it and declare each as a field."""
 

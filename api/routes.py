@@ -15,7 +15,15 @@ from api.auth import OPEN
 from api.body import Body
 from api.http import json_reply, owner, runtime
 from api.openapi import refusal, reply
-from api.params import IN_HEADER, MAX_CURSOR, Flag, PageParams, Params, QueryModel
+from api.params import (
+    IN_HEADER,
+    MAX_CURSOR,
+    Flag,
+    PageParams,
+    Params,
+    QueryModel,
+    idempotency_key,
+)
 from api.schema import DeletedResponse, Health, ItemPage, MetricsText, Readiness
 from api.schema import Response as ResponseObject
 from domain.errors import ServiceUnavailable
@@ -42,14 +50,9 @@ class RetrieveParams(QueryModel):
 
 
 class CreateParams(QueryModel):
-    idempotency_key: str | None = Field(
-        None,
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        json_schema_extra=IN_HEADER,
-        description="A repeat with the same key and body answers the first request's response "
-        "instead of generating again (service.idempotency).",
+    idempotency_key: str | None = idempotency_key(
+        "A repeat with the same key and body answers the first request's response "
+        "instead of generating again (service.idempotency)."
     )
 
 
