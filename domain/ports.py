@@ -239,9 +239,6 @@ class AuditStore(Protocol):
 
     async def count(self, where: ToolCallFilter) -> int: ...
 
-    def iterate(self, where: ToolCallFilter, page: int = 500) -> AsyncIterator[dict[str, Any]]:
-        ...
-
     async def verify(
         self,
         key: bytes,

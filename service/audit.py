@@ -27,8 +27,18 @@ class AuditService:
     async def count(self, where: ToolCallFilter) -> int:
         return await self._store.count(where)
 
-    def export(self, where: ToolCallFilter) -> AsyncIterator[dict[str, Any]]:
-        return self._store.iterate(where)
+    async def export(
+        self, where: ToolCallFilter, page: int = 500
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every matching row, page by page over the store's cursor."""
+        after = None
+        while True:
+            rows, more = await self._store.tool_calls(where, after=after, limit=page)
+            for row in rows:
+                yield row
+            if not more or not rows:
+                return
+            after = rows[-1]["id"]
 
     async def verify(
         self,

@@ -3,7 +3,7 @@ audit ledger (domain.ports.AuditStore in SQL)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select
@@ -99,18 +99,6 @@ class SqlAuditStore:
         async with self._reader.connect() as conn:
             query = select(func.count()).select_from(tool_calls).where(*_conditions(where))
             return int((await conn.execute(query)).scalar() or 0)
-
-    async def iterate(
-        self, where: ToolCallFilter, page: int = 500
-    ) -> AsyncIterator[dict[str, Any]]:
-        after = None
-        while True:
-            rows, more = await self.tool_calls(where, after=after, limit=page)
-            for row in rows:
-                yield row
-            if not more or not rows:
-                return
-            after = rows[-1]["id"]
 
     async def verify(
         self,

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,18 +142,6 @@ class MemoryAuditStore:
 
     async def count(self, where: ToolCallFilter) -> int:
         return sum(_matches(r, where) for r in self._db.tool_calls.values())
-
-    async def iterate(
-        self, where: ToolCallFilter, page: int = 500
-    ) -> AsyncIterator[dict[str, Any]]:
-        after = None
-        while True:
-            rows, more = await self.tool_calls(where, after=after, limit=page)
-            for row in rows:
-                yield row
-            if not more or not rows:
-                return
-            after = rows[-1]["id"]
 
     async def verify(
         self,
